@@ -1,0 +1,1 @@
+"""MELD latent state model, belief filter and actor; the policy node."""

@@ -1,0 +1,1 @@
+"""WidowX bring-up."""

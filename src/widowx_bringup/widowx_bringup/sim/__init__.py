@@ -1,0 +1,24 @@
+"""MuJoCo simulator of the WidowX cable-insertion cell (no ROS import).
+
+Importing this package registers the gymnasium ids:
+  - `WidowXInsert-v0`: shaped reward (minus the plug's translation + rotation distance to the
+    goal port's insertion pose);
+  - `WidowXInsertSparse-v0`: sparse reward, 1 while the plug is seated in the goal port ("link
+    up"); the shaped reward stays in `info["shaped_reward"]`.
+Both end episodes by truncation after 40 steps at 3.3 Hz.
+
+    import gymnasium as gym, widowx_bringup.sim
+    env = gym.make("WidowXInsert-v0")
+    obs, info = env.reset(seed=0, options={"task": 3})
+"""
+from gymnasium.envs.registration import register, registry
+
+from .env import EPISODE_STEPS, EnvConfig, WidowXInsertEnv
+from .tasks import Task, TaskSetConfig, sample_tasks
+
+for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)):
+    if _id not in registry:
+        register(id=_id, entry_point="widowx_bringup.sim.env:WidowXInsertEnv",
+                 kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
+
+__all__ = ["EPISODE_STEPS", "EnvConfig", "Task", "TaskSetConfig", "WidowXInsertEnv", "sample_tasks"]

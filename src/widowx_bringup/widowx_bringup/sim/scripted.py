@@ -1,0 +1,92 @@
+"""A scripted (not learned) inserter: proof that every task is solvable in the simulator.
+
+It reads the true rig pose and goal from the simulator, which a policy never sees, plans plug
+poses above and inside a port with the arm's analytic IK, and commands joint velocities toward
+them. `meld-sim check` runs it on every task, into the goal port and into a wrong one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kinematics import downward_ik
+from .env import WidowXInsertEnv
+
+
+@dataclass
+class ScriptedConfig:
+    hover_height: float = 0.02
+    """Height of the plug tip above the port opening before descending, m."""
+    align_tolerance: float = 0.0015
+    """Lateral error of the tip under which the descent starts, m."""
+    push_depth: float = 0.002
+    """Target the tip this far beyond the seat, so the plug is pressed home, m."""
+    gain: float = 0.8
+    """Fraction of the joint error closed per control step."""
+    settled_speed: float = 0.05
+    """The descent starts only once every joint is slower than this, rad/s."""
+    descent_per_step: float = 0.008
+    """Largest step of the descent target below the current tip, m."""
+
+
+class ScriptedInserter:
+    """Joint-velocity commands that bring the plug into `port` (default: the goal port)."""
+
+    def __init__(self, env: WidowXInsertEnv, port: int | None = None, config: ScriptedConfig | None = None):
+        self.env = env
+        self.port = port
+        self.config = config or ScriptedConfig()
+        self.phase = "hover"
+
+    def reset(self) -> None:
+        self.phase = "hover"
+
+    def _targets(self) -> tuple[np.ndarray, np.ndarray, float]:
+        sim = self.env.sim
+        port = sim.goal_port if self.port is None else self.port
+        translation, rotation = sim.rig_pose()
+        goal_tip, _ = sim.router.insertion_pose(port, translation, rotation)
+        top = goal_tip + np.array([0.0, 0.0, sim.router.seat_depth])
+        hover = top + np.array([0.0, 0.0, self.config.hover_height])
+        seat = goal_tip - np.array([0.0, 0.0, self.config.push_depth])
+        return hover, seat, math.pi / 2 + rotation
+
+    def act(self) -> np.ndarray:
+        sim = self.env.sim
+        hover, seat, yaw = self._targets()
+        tip, _ = sim.plug_pose()
+        settled = np.max(np.abs(sim.joint_velocities())) < self.config.settled_speed
+        if self.phase == "hover" and settled and np.linalg.norm((tip - hover)[:2]) < self.config.align_tolerance \
+                and abs(tip[2] - hover[2]) < 0.004:
+            self.phase = "insert"
+        if self.phase == "hover":
+            target = hover
+        else:  # straight down, a few millimetres per step, so the tip stays over the opening
+            target = seat.copy()
+            target[2] = max(seat[2], tip[2] - self.config.descent_per_step)
+        q_target = downward_ik(sim.arm, target, yaw, sim.config.plug.tip_offset)
+        q = sim.joint_positions()
+        error = q_target - q
+        error[4] = math.remainder(error[4], 2 * math.pi)
+        v = self.config.gain * error / self.env.config.control_period
+        return np.clip(v, self.env.action_space.low, self.env.action_space.high).astype(np.float32)
+
+
+def run_scripted_episode(env: WidowXInsertEnv, task: int, port: int | None = None, seed: int = 0,
+                         frames: list | None = None) -> dict:
+    """One episode of the scripted inserter; returns what happened, step by step."""
+    obs, info = env.reset(seed=seed, options={"task": task})
+    agent = ScriptedInserter(env, port=port)
+    shaped, sparse, seated = [info["shaped_reward"]], [info["sparse_reward"]], []
+    if frames is not None:
+        frames.append((env.sim.render_video_frame(), obs, info))
+    for _ in range(40):
+        obs, _, _, _, info = env.step(agent.act())
+        shaped.append(info["shaped_reward"])
+        sparse.append(info["sparse_reward"])
+        seated.append(info["seated_port"])
+        if frames is not None:
+            frames.append((env.sim.render_video_frame(), obs, info))
+    return {"shaped": shaped, "sparse": sparse, "seated": seated, "final": info}

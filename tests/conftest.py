@@ -1,0 +1,11 @@
+"""Session-wide test environment: DDS stays on loopback, each run gets its own domain and log folder."""
+import os
+import random
+import tempfile
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(20, 220)))
+os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="meld-test-roslog-")
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")

@@ -1,0 +1,52 @@
+"""The workspace builds as ROS 2 packages with colcon, as on a robot PC."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = {
+    "meld_policy": ROOT / "src/meld_policy",
+    "meld_trainer": ROOT / "src/meld_trainer",
+    "widowx_bringup": ROOT / "src/widowx_bringup",
+    "reset_rig": ROOT / "src/reset_rig",
+    "meld_bringup": ROOT / "launch",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGES))
+def test_package_manifest(name):
+    path = PACKAGES[name]
+    manifest = ElementTree.parse(path / "package.xml").getroot()
+    assert manifest.get("format") == "3"
+    assert manifest.findtext("name") == name
+    assert manifest.find("export/build_type").text == "ament_python"
+    assert (path / "resource" / name).is_file()
+    assert (path / "setup.cfg").read_text().count(f"$base/lib/{name}") == 2
+
+
+def test_colcon_build_of_all_packages(tmp_path):
+    venv = Path(sys.executable).parent.parent
+    colcon = venv / "bin" / "colcon"
+    if not colcon.exists():
+        pytest.fail("colcon is missing from the virtual environment: run scripts/setup.sh")
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv), PATH=f"{venv / 'bin'}:{os.environ['PATH']}",
+               VIRTUAL_ENV=str(venv), COLCON_HOME=str(tmp_path / "colcon_home"))
+    base_paths = [str(p) for p in PACKAGES.values()]
+    r = subprocess.run(
+        [str(colcon), "--log-base", str(tmp_path / "log"), "build", "--base-paths", *base_paths,
+         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "5 packages finished" in r.stdout, r.stdout
+    install = tmp_path / "install"
+    for name in PACKAGES:
+        assert (install / name / "share/ament_index/resource_index/packages" / name).is_file()
+        assert (install / name / "share" / name / "package.xml").is_file()
+    assert (install / "widowx_bringup/lib/widowx_bringup/meld-sim").is_file()
+    shutil.rmtree(tmp_path / "build", ignore_errors=True)

@@ -22,6 +22,10 @@ setup(
     entry_points={
         "console_scripts": [
             "meld-sim = widowx_bringup.sim.cli:main",
+            "sim_node = widowx_bringup.sim.node:main",
+            "pid_bridge = widowx_bringup.bridge.node:main",
+            "reward_node = widowx_bringup.reward_node:main",
+            "camera_node = widowx_bringup.camera.node:main",
         ],
     },
 )

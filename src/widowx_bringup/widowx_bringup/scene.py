@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .kinematics import rot_z, rotation_angle
+from .kinematics import ArmSpec, downward_ik, rot_z, rotation_angle
+
+HOME_TIP = (0.30, 0.0, 0.115)
+"""Plug tip position of the home pose, m: 7 cm above the router's centre, pointing down."""
 
 # Gripper orientation with the plug pointing down and the gripper y axis along world y:
 # columns are the gripper x (down), y and z axes in the world.
@@ -113,3 +116,9 @@ def shaped_reward(tip: np.ndarray, R_plug: np.ndarray, goal_tip: np.ndarray, R_g
     d = float(np.linalg.norm(np.asarray(tip) - np.asarray(goal_tip)))
     angle = rotation_angle(R_plug, R_goal)
     return -(d + config.rotation_weight * angle), d, angle
+
+
+def home_joint_positions(arm: ArmSpec, plug: PlugGeometry = PlugGeometry(),
+                         tip: tuple[float, float, float] = HOME_TIP) -> np.ndarray:
+    """The home pose: plug pointing down above the router, gripper y along world y."""
+    return downward_ik(arm, np.asarray(tip, dtype=float), math.pi / 2, plug.tip_offset)

@@ -15,15 +15,14 @@ Observation: the scene and wrist cameras, 64x64 RGB each, side by side: (64, 128
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from ..kinematics import downward_ik
 from ..pid import JointVelocityPID, PIDConfig
+from ..scene import HOME_TIP, home_joint_positions
 from .core import SimConfig, WidowXSim
 from .tasks import Task, TaskSetConfig, sample_tasks
 
@@ -42,7 +41,7 @@ class EnvConfig:
     max_joint_velocity: tuple[float, ...] = (0.6, 0.6, 0.6, 0.6, 0.8)
     """Action bounds, rad/s per joint (waist, shoulder, elbow, wrist angle, wrist rotate); below
     the servos' limits (1.0 rad/s at the wx200 shoulder) so a random policy stays tame."""
-    home_tip: tuple[float, float, float] = (0.30, 0.0, 0.115)
+    home_tip: tuple[float, float, float] = HOME_TIP
     """Plug tip position of the home pose, m: 7 cm above the router's centre."""
     reset_noise: float = 0.03
     """Uniform perturbation of each joint at reset, +-rad."""
@@ -87,7 +86,7 @@ class WidowXInsertEnv(gym.Env):
         self.observation_space = gym.spaces.Box(0, 255, (s, 2 * s, 3), dtype=np.uint8)
         v = np.asarray(self.config.max_joint_velocity, dtype=np.float32)
         self.action_space = gym.spaces.Box(-v, v, dtype=np.float32)
-        self.home_q = downward_ik(arm, np.asarray(self.config.home_tip), math.pi / 2, self.config.sim.plug.tip_offset)
+        self.home_q = home_joint_positions(arm, self.config.sim.plug, self.config.home_tip)
         self.task: Task = self.tasks[self.train_task_ids[0]]
         self._steps = 0
 

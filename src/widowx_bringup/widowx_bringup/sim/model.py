@@ -5,7 +5,9 @@ have one source (`kinematics.py`, `scene.py`). Only the plug, the fingers, the r
 table collide: the task is decided there, and fewer contact pairs keep the step cheap.
 
 Joint actuators are velocity servos (force = kv * (command - velocity), clamped to the servo's
-stall torque), the model of a Dynamixel in velocity mode; the tracking law that drives them is
+stall torque), the model of a Dynamixel in velocity mode. The servo's own velocity loop has an
+integrator that holds the arm's weight at zero command; the arm bodies' gravity compensation
+(gravcomp) stands in for it, so a zero command holds still as on the real arm; the tracking law that drives them is
 `widowx_bringup.pid`, run by the environment at 100 Hz like the PID bridge on the real arm.
 """
 from __future__ import annotations
@@ -142,35 +144,35 @@ def build_mjcf(arm: ArmSpec, router: RouterGeometry, plug: PlugGeometry, timeste
     {_camera_xml(SCENE_CAMERA)}
     <body name="base_link">
       <geom type="cylinder" size="0.05 0.036" pos="0 0 0.036" material="arm" mass="0.8"/>
-      <body name="shoulder_link" pos="{pos('waist')}">
+      <body name="shoulder_link" gravcomp="1" pos="{pos('waist')}">
         {joint('waist')}
         <geom type="cylinder" size="0.035 0.02" pos="0 0 0.02" material="joint" mass="{_MASSES['shoulder']}"/>
-        <body name="upper_arm_link" pos="{pos('shoulder')}">
+        <body name="upper_arm_link" gravcomp="1" pos="{pos('shoulder')}">
           {joint('shoulder')}
           <geom type="capsule" size="0.018" fromto="0 0 0 {ua[0]} 0 {ua[2]}" material="arm" mass="{_MASSES['upper_arm']}"/>
-          <body name="forearm_link" pos="{pos('elbow')}">
+          <body name="forearm_link" gravcomp="1" pos="{pos('elbow')}">
             {joint('elbow')}
             <geom type="capsule" size="0.016" fromto="0 0 0 {fa[0]} 0 0" material="arm" mass="{_MASSES['forearm']}"/>
-            <body name="wrist_link" pos="{pos('wrist_angle')}">
+            <body name="wrist_link" gravcomp="1" pos="{pos('wrist_angle')}">
               {joint('wrist_angle')}
               <geom type="capsule" size="0.015" fromto="0 0 0 {wr[0]} 0 0" material="joint" mass="{_MASSES['wrist']}"/>
-              <body name="gripper_link" pos="{pos('wrist_rotate')}">
+              <body name="gripper_link" gravcomp="1" pos="{pos('wrist_rotate')}">
                 {joint('wrist_rotate')}
                 <geom type="box" size="0.025 0.03 0.02" pos="0.02 0 0" material="arm" mass="{_MASSES['gripper']}"/>
                 {_camera_xml(WRIST_CAMERA)}
                 <body name="fingers_link" pos="{0.043 + 0.023} 0 0">
-                  <body name="left_finger_link">
+                  <body name="left_finger_link" gravcomp="1">
                     <joint name="left_finger" type="slide" axis="0 1 0" range="{finger_lo} {finger_hi}" armature="0.001"/>
                     <geom type="box" size="0.018 0.0035 0.01" pos="0.012 -0.00565 0" material="joint" mass="0.02" {_PLUG}/>
                   </body>
-                  <body name="right_finger_link">
+                  <body name="right_finger_link" gravcomp="1">
                     <joint name="right_finger" type="slide" axis="0 1 0" range="{-finger_hi} {-finger_lo}" armature="0.001"/>
                     <geom type="box" size="0.018 0.0035 0.01" pos="0.012 0.00565 0" material="joint" mass="0.02" {_PLUG}/>
                   </body>
                 </body>
                 <body name="ee_gripper_link" pos="{ee} 0 0">
                   <site name="ee_gripper" size="0.002" rgba="1 0 0 0"/>
-                  <body name="plug" pos="{pl.tip_offset - pl.length / 2} 0 0">
+                  <body name="plug" gravcomp="1" pos="{pl.tip_offset - pl.length / 2} 0 0">
                     <geom name="plug" type="box" size="{pl.length / 2} {pl.width / 2} {pl.thickness / 2}" rgba="0.75 0.85 0.95 1" mass="0.01" {_PLUG}/>
                     <geom name="plug_contacts" type="box" size="0.0015 {pl.width / 2 - 0.001} {pl.thickness / 2 - 0.001}" pos="{pl.length / 2 - 0.0014} 0 0.0005" rgba="0.85 0.7 0.2 1"/>
                     <geom name="cable" type="capsule" size="0.003" fromto="{-pl.length / 2} 0 0 {-pl.length / 2 - 0.05} 0 -0.03" rgba="0.15 0.35 0.75 1"/>

@@ -1,0 +1,156 @@
+"""The node graph, written once: read by widowx.launch.py, sim.launch.py and `meld-launch`.
+
+Each entry says which node runs, from which package and executable (for `ros2 launch` on a robot
+PC) or Python module (for the pip-only runner), with which parameters. Parameter files live in
+launch/config/ and are installed to share/meld_bringup/config; the runner finds them in the
+source tree or in that share folder.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MODES = ("sim", "robot")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One ROS 2 node of the graph."""
+
+    name: str
+    package: str
+    executable: str
+    """Console script installed in lib/<package>/ (what launch_ros.actions.Node runs)."""
+    module: str
+    """`python -m` entry of the same node, for the pip-only runner."""
+    parameters: dict = field(default_factory=dict)
+    required: bool = True
+    """The runner stops the graph and exits non-zero when a required node dies."""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A helper process that is not a ROS node (the rig's firmware emulator in the sim)."""
+
+    name: str
+    cmd: tuple[str, ...]
+    required: bool = True
+    ready_path: str = ""
+    """Path that exists once the process is ready (the emulator's pseudo-terminal link)."""
+
+
+@dataclass(frozen=True)
+class GraphArgs:
+    """Launch arguments shared by widowx.launch.py, sim.launch.py and meld-launch."""
+
+    mode: str = "sim"
+    """sim: the MuJoCo sim stands in for cameras, arm and rig; robot: the real hardware."""
+    robot_model: str = "wx200"
+    """Interbotix arm model (wx200 or wx250)."""
+    namespace: str = ""
+    """Namespace of the whole graph (several sims, or two robots)."""
+    run_dir: str = "runs/sim"
+    """Run folder: episodes, checkpoints, logs. Running again with the same folder resumes."""
+    config: str = "default"
+    """Training config: default (the paper's numbers) or smoke (minutes on a CPU)."""
+    rig_port: str = ""
+    """Serial port of the reset rig's Arduino (robot) or the emulator's link (sim; empty: a
+    per-run path under the run folder)."""
+    rig_speedup: float = 20.0
+    """Sim only: the rig emulator runs this many times faster than real steppers."""
+    scene_camera_device: str = "/dev/v4l/by-id/scene-camera"
+    """Robot only: the scene camera's stable device path, stream URL or video file."""
+    wrist_camera_device: str = "/dev/v4l/by-id/wrist-camera"
+    """Robot only: the wrist camera's stable device path, stream URL or video file."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r}: use one of {MODES}")
+        if self.namespace and not self.namespace.replace("/", "").replace("_", "").isalnum():
+            raise ValueError(f"namespace {self.namespace!r}: letters, digits, _ and / only")
+
+    @property
+    def rig_link(self) -> str:
+        if self.rig_port:
+            return self.rig_port
+        tag = self.namespace.strip("/").replace("/", "_") or "rig"
+        return str(Path(self.run_dir).resolve() / f"{tag}.pty")
+
+
+def config_dir() -> Path:
+    """launch/config in a source checkout, else the installed share/meld_bringup/config."""
+    here = Path(__file__).resolve().parent.parent / "config"
+    if here.is_dir():
+        return here
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory("meld_bringup")) / "config"
+    except Exception as exc:  # pragma: no cover - depends on the install
+        raise FileNotFoundError(
+            "cannot find meld_bringup's config folder: run from the source tree or install the "
+            "meld_bringup package (colcon build, or scripts/setup.sh)"
+        ) from exc
+
+
+def parameter_files(args: GraphArgs) -> list[str]:
+    """YAML parameter files for every node, general first (later files override earlier ones)."""
+    d = config_dir()
+    files = [d / "common.yaml", d / f"{args.mode}.yaml"]
+    if args.config != "default":
+        files.append(d / f"{args.config}.yaml")
+    for f in files:
+        if not f.is_file():
+            known = sorted(p.stem for p in d.glob("*.yaml") if p.stem not in ("common", "sim", "robot"))
+            raise FileNotFoundError(f"no parameter file {f}; configs available: default, {', '.join(known)}")
+    return [str(f) for f in files]
+
+
+def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
+    """The nodes (and helper processes) of the graph for these arguments."""
+    common = {"robot_model": args.robot_model}
+    run_dir = str(Path(args.run_dir).resolve())
+    nodes: list[NodeSpec] = []
+    processes: list[ProcessSpec] = []
+    if args.mode == "sim":
+        processes.append(ProcessSpec(
+            "rig_emulator", ("meld-rig-emulator", "--link", args.rig_link, "--speedup", str(args.rig_speedup)),
+            ready_path=args.rig_link))
+        nodes.append(NodeSpec("sim", "widowx_bringup", "sim_node", "widowx_bringup.sim.node", dict(common),
+                              description="MuJoCo cell: cameras, joint states, link signal"))
+    else:
+        for cam, device in (("scene_camera", args.scene_camera_device), ("wrist_camera", args.wrist_camera_device)):
+            nodes.append(NodeSpec(cam, "widowx_bringup", "camera_node", "widowx_bringup.camera.node",
+                                  {"device": device, "frame_id": cam}, description=f"{cam} webcam"))
+    nodes += [
+        NodeSpec("pid_bridge", "widowx_bringup", "pid_bridge", "widowx_bringup.bridge.node",
+                 dict(common, driver="sim" if args.mode == "sim" else "interbotix"),
+                 description="joint velocities -> PID-tracked servo commands, safety"),
+        NodeSpec("reward", "widowx_bringup", "reward_node", "widowx_bringup.reward_node", dict(common),
+                 description="shaped reward from kinematics and rig pose, sparse from the link"),
+        NodeSpec("reset_rig", "reset_rig", "reset_rig_node", "reset_rig.node", {"port": args.rig_link},
+                 description="GRBL reset rig: moves the router between tasks"),
+        NodeSpec("policy", "meld_policy", "policy_node", "meld_policy.node", {"run_dir": run_dir},
+                 description="3.3 Hz MELD belief filter and actor"),
+        NodeSpec("trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
+                 {"run_dir": run_dir, "config": args.config},
+                 description="meta-training orchestrator"),
+    ]
+    return nodes, processes
+
+
+def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment every process of the graph needs: DDS on loopback unless told otherwise,
+    the Fast DDS profile with a shared-memory segment large enough for 640x480 frames, headless GL."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    profile = config_dir() / "fastdds_large_frames.xml"
+    if profile.is_file():
+        env.setdefault("FASTRTPS_DEFAULT_PROFILES_FILE", str(profile))
+        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
+    env.setdefault("MUJOCO_GL", "egl")
+    env.setdefault("PYOPENGL_PLATFORM", "egl")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env

@@ -1,0 +1,199 @@
+"""meld-launch: start the node graph without `ros2 launch` (pip-only machines, CI).
+
+Usage:
+    meld-launch sim                               # the sim stack, meta-training; Ctrl-C stops it,
+                                                  # running it again resumes from runs/sim
+    meld-launch sim --config smoke --duration 120 # a short CPU run (tests, CI)
+    meld-launch sim --namespace sim1 --domain-id 42 --run-dir runs/sim1
+    meld-launch robot --rig-port /dev/ttyRig      # the real robot graph (Interbotix driver running)
+
+It starts the graph of `meld_bringup.graph` (the one the launch files start), one process per
+node with its ROS arguments, prefixes each line of their output with the node's name, and shuts
+everything down on Ctrl-C, SIGTERM or --duration: SIGINT to every process, then SIGTERM, then
+SIGKILL for any that will not stop. Children also get SIGTERM if the runner itself is killed
+(PR_SET_PDEATHSIG), so no node outlives it. Exits non-zero when a required node dies.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from .graph import GraphArgs, NodeSpec, ProcessSpec, build_graph, child_environment, parameter_files
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _ros_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else "''"
+    return str(value)
+
+
+def node_command(spec: NodeSpec, args: GraphArgs, param_files: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
+    if args.namespace:
+        cmd += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+    for f in param_files:
+        cmd += ["--params-file", f]
+    for key, value in spec.parameters.items():
+        cmd += ["-p", f"{key}:={_ros_value(value)}"]
+    return cmd
+
+
+class Child:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], required: bool):
+        self.name, self.required = name, required
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, text=True, bufsize=1)
+        self._pump = threading.Thread(target=self._forward, daemon=True)
+        self._pump.start()
+
+    def _forward(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            sys.stdout.write(f"[{self.name}] {line}")
+            sys.stdout.flush()
+
+    def signal(self, sig: int) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+    def join_output(self) -> None:
+        self._pump.join(timeout=2.0)
+
+
+class Runner:
+    def __init__(self, args: GraphArgs, domain_id: int | None, exclude: tuple[str, ...] = ()):
+        self.args = args
+        self.env = child_environment()
+        if domain_id is not None:
+            self.env["ROS_DOMAIN_ID"] = str(domain_id)
+        self.env.setdefault("ROS_DOMAIN_ID", "0")
+        nodes, processes = build_graph(args)
+        self.nodes = [n for n in nodes if n.name not in exclude]
+        self.processes = [p for p in processes if p.name not in exclude]
+        self.param_files = parameter_files(args)
+        self.children: list[Child] = []
+        self._stop = threading.Event()
+        self.failed: str | None = None
+
+    def log(self, text: str) -> None:
+        print(f"[meld-launch] {text}", flush=True)
+
+    def start(self) -> None:
+        Path(self.args.run_dir).mkdir(parents=True, exist_ok=True)
+        self.log(f"{self.args.mode} graph in namespace '{self.args.namespace or '/'}', ROS_DOMAIN_ID="
+                 f"{self.env['ROS_DOMAIN_ID']}, run folder {Path(self.args.run_dir).resolve()}")
+        for p in self.processes:
+            self._start_process(p)
+        for n in self.nodes:
+            self.children.append(Child(n.name, node_command(n, self.args, self.param_files), self.env, n.required))
+            self.log(f"started {n.name} ({n.package}/{n.executable}) pid {self.children[-1].proc.pid}")
+
+    def _start_process(self, p: ProcessSpec) -> None:
+        if p.ready_path:
+            Path(p.ready_path).parent.mkdir(parents=True, exist_ok=True)
+        exe = Path(sys.executable).parent / p.cmd[0]
+        cmd = [str(exe) if exe.exists() else p.cmd[0], *p.cmd[1:]]
+        self.children.append(Child(p.name, cmd, self.env, p.required))
+        self.log(f"started {p.name}: {' '.join(cmd)}")
+        if p.ready_path:
+            deadline = time.monotonic() + 10.0
+            while not os.path.exists(p.ready_path):
+                if time.monotonic() > deadline or self.children[-1].proc.poll() is not None:
+                    raise RuntimeError(f"{p.name} did not create {p.ready_path} within 10 s")
+                time.sleep(0.05)
+
+    def request_stop(self, *_: object) -> None:
+        self._stop.set()
+
+    def watch(self, duration: float | None) -> None:
+        end = None if duration is None else time.monotonic() + duration
+        while not self._stop.is_set():
+            for c in self.children:
+                code = c.proc.poll()
+                if code is not None and c.required:
+                    self.failed = f"{c.name} exited with code {code}"
+                    self.log(f"required process {self.failed}; stopping the graph")
+                    return
+            if end is not None and time.monotonic() >= end:
+                self.log(f"duration of {duration:.0f} s reached; stopping the graph")
+                return
+            self._stop.wait(0.2)
+        self.log("stop requested; stopping the graph")
+
+    def shutdown(self) -> None:
+        for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            alive = [c for c in self.children if c.proc.poll() is None]
+            if not alive:
+                break
+            if sig != signal.SIGINT:
+                self.log(f"{', '.join(c.name for c in alive)} still running; sending {signal.Signals(sig).name}")
+            for c in reversed(alive):  # nodes before the emulator they talk to
+                c.signal(sig)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(c.proc.poll() is None for c in alive):
+                time.sleep(0.05)
+        for c in self.children:
+            c.join_output()
+        self.log("all processes stopped")
+
+
+def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="meld-launch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["sim", "robot"])
+    parser.add_argument("--duration", type=float, help="stop after this many seconds")
+    parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for every node (0-232)")
+    parser.add_argument("--exclude", default="", help="comma-separated node names not to start")
+    for f in fields(GraphArgs):
+        if f.name == "mode":
+            continue
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
+    ns = parser.parse_args(argv)
+    values = {f.name: getattr(ns, f.name) for f in fields(GraphArgs) if f.name != "mode" and getattr(ns, f.name) is not None}
+    if "run_dir" not in values:
+        values["run_dir"] = f"runs/{ns.mode}" + (f"_{ns.namespace.strip('/')}" if ns.namespace else "")
+    if ns.domain_id is not None and not 0 <= ns.domain_id <= 232:
+        parser.error("--domain-id must be in 0..232")
+    return GraphArgs(mode=ns.mode, **values), ns
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, ns = parse_args(argv)
+    runner = Runner(args, ns.domain_id, tuple(x for x in ns.exclude.split(",") if x))
+    signal.signal(signal.SIGINT, runner.request_stop)
+    signal.signal(signal.SIGTERM, runner.request_stop)
+    try:
+        runner.start()
+        runner.watch(ns.duration)
+    except RuntimeError as exc:
+        runner.failed = str(exc)
+        runner.log(f"error: {exc}")
+    finally:
+        runner.shutdown()
+    return 1 if runner.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

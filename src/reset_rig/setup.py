@@ -19,6 +19,10 @@ setup(
     description="Reset rig: GRBL 1.1 serial client, its node and a firmware emulator.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "meld-rig = reset_rig.cli:main",
+            "meld-rig-emulator = reset_rig.emulator_cli:main",
+            "reset_rig_node = reset_rig.node:main",
+        ],
     },
 )

@@ -26,6 +26,7 @@ setup(
             "pid_bridge = widowx_bringup.bridge.node:main",
             "reward_node = widowx_bringup.reward_node:main",
             "camera_node = widowx_bringup.camera.node:main",
+            "link_watcher = widowx_bringup.link.node:main",
         ],
     },
 )

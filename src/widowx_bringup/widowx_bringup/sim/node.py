@@ -30,6 +30,7 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, Int32
 
 from ..kinematics import ARM_JOINTS
+from ..ros.images import rgb_to_image
 from ..ros.loop_monitor import LoopMonitor, diagnostics_message
 from ..ros.node_main import run_node
 from ..ros.params import declare_config
@@ -156,8 +157,8 @@ class SimNode(Node):
         image = self.sim.render_cameras()
         stamp = self.get_clock().now().to_msg()
         s = self.config.image_size
-        self.scene_pub.publish(numpy_to_image(image[:, :s], stamp, "scene_camera"))
-        self.wrist_pub.publish(numpy_to_image(image[:, s:], stamp, "wrist_camera"))
+        self.scene_pub.publish(rgb_to_image(image[:, :s], stamp, "scene_camera"))
+        self.wrist_pub.publish(rgb_to_image(image[:, s:], stamp, "wrist_camera"))
         self.camera_loop.tick()
 
     def _on_diagnostics(self) -> None:
@@ -166,15 +167,6 @@ class SimNode(Node):
 
     def on_shutdown(self) -> None:
         self.sim.close()
-
-
-def numpy_to_image(image: np.ndarray, stamp, frame_id: str) -> Image:
-    msg = Image()
-    msg.header.stamp, msg.header.frame_id = stamp, frame_id
-    msg.height, msg.width = image.shape[:2]
-    msg.encoding, msg.is_bigendian, msg.step = "rgb8", 0, 3 * image.shape[1]
-    msg.data = np.ascontiguousarray(image).tobytes()
-    return msg
 
 
 def main(args: list[str] | None = None) -> int:

@@ -134,7 +134,7 @@ def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
         NodeSpec("policy", "meld_policy", "policy_node", "meld_policy.node", {"run_dir": run_dir},
                  description="3.3 Hz MELD belief filter and actor"),
         NodeSpec("trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
-                 {"run_dir": run_dir, "config": args.config},
+                 {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config},
                  description="meta-training orchestrator"),
     ]
     return nodes, processes

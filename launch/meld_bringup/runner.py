@@ -11,7 +11,8 @@ It starts the graph of `meld_bringup.graph` (the one the launch files start), on
 node with its ROS arguments, prefixes each line of their output with the node's name, and shuts
 everything down on Ctrl-C, SIGTERM or --duration: SIGINT to every process, then SIGTERM, then
 SIGKILL for any that will not stop. Children also get SIGTERM if the runner itself is killed
-(PR_SET_PDEATHSIG), so no node outlives it. Exits non-zero when a required node dies.
+(PR_SET_PDEATHSIG), so no node outlives it. When a required node ends, the graph stops: exit 0
+when it finished its work (the trainer after its last iteration), 1 when it failed or died.
 """
 from __future__ import annotations
 
@@ -60,8 +61,11 @@ def node_command(spec: NodeSpec, args: GraphArgs, param_files: list[str]) -> lis
 class Child:
     def __init__(self, name: str, cmd: list[str], env: dict[str, str], required: bool):
         self.name, self.required = name, required
+        # Own session: a Ctrl-C in the terminal reaches the runner only, which then stops the
+        # nodes before the helper processes they talk to (the rig node before its emulator).
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, text=True, bufsize=1)
+                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, text=True, bufsize=1,
+                                     start_new_session=True)
         self._pump = threading.Thread(target=self._forward, daemon=True)
         self._pump.start()
 
@@ -116,7 +120,7 @@ class Runner:
         exe = Path(sys.executable).parent / p.cmd[0]
         cmd = [str(exe) if exe.exists() else p.cmd[0], *p.cmd[1:]]
         self.children.append(Child(p.name, cmd, self.env, p.required))
-        self.log(f"started {p.name}: {' '.join(cmd)}")
+        self.log(f"started {p.name} pid {self.children[-1].proc.pid}: {' '.join(cmd)}")
         if p.ready_path:
             deadline = time.monotonic() + 10.0
             while not os.path.exists(p.ready_path):
@@ -133,8 +137,11 @@ class Runner:
             for c in self.children:
                 code = c.proc.poll()
                 if code is not None and c.required:
-                    self.failed = f"{c.name} exited with code {code}"
-                    self.log(f"required process {self.failed}; stopping the graph")
+                    if code == 0:
+                        self.log(f"{c.name} finished; stopping the graph")
+                    else:
+                        self.failed = f"{c.name} exited with code {code}"
+                        self.log(f"required process {self.failed}; stopping the graph")
                     return
             if end is not None and time.monotonic() >= end:
                 self.log(f"duration of {duration:.0f} s reached; stopping the graph")
@@ -143,17 +150,21 @@ class Runner:
         self.log("stop requested; stopping the graph")
 
     def shutdown(self) -> None:
-        for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-            alive = [c for c in self.children if c.proc.poll() is None]
-            if not alive:
-                break
-            if sig != signal.SIGINT:
-                self.log(f"{', '.join(c.name for c in alive)} still running; sending {signal.Signals(sig).name}")
-            for c in reversed(alive):  # nodes before the emulator they talk to
-                c.signal(sig)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and any(c.proc.poll() is None for c in alive):
-                time.sleep(0.05)
+        helpers = {p.name for p in self.processes}
+        nodes = [c for c in self.children if c.name not in helpers]
+        # Nodes first, then the helper processes they talk to (the rig node before its emulator).
+        for group in (nodes, [c for c in self.children if c.name in helpers]):
+            for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+                alive = [c for c in group if c.proc.poll() is None]
+                if not alive:
+                    break
+                if sig != signal.SIGINT:
+                    self.log(f"{', '.join(c.name for c in alive)} still running; sending {signal.Signals(sig).name}")
+                for c in alive:
+                    c.signal(sig)
+                deadline = time.monotonic() + grace
+                while time.monotonic() < deadline and any(c.proc.poll() is None for c in alive):
+                    time.sleep(0.05)
         for c in self.children:
             c.join_output()
         self.log("all processes stopped")

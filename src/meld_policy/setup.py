@@ -19,6 +19,8 @@ setup(
     description="MELD latent state model, belief filter and actor; the policy node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "policy_node = meld_policy.node:main",
+        ],
     },
 )

@@ -19,6 +19,10 @@ setup(
     description="MELD meta-training: SAC, per-task replay, meta-train and meta-test loops; the trainer node.",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "meld-train = meld_trainer.train_cli:main",
+            "meld-eval = meld_trainer.eval_cli:main",
+            "trainer_node = meld_trainer.node:main",
+        ],
     },
 )

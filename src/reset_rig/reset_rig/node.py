@@ -27,18 +27,19 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Int32, String
 from std_srvs.srv import Trigger
+from widowx_bringup.ros.node_main import run_node
+from widowx_bringup.ros.params import declare_config
 
 from . import protocol as p
 from .client import GrblClient, GrblError
@@ -97,11 +98,7 @@ class ResetRigNode(Node):
     def __init__(self) -> None:
         super().__init__("reset_rig")
         self._stop = threading.Event()
-        values = {}
-        for f in fields(RigNodeConfig):
-            default = f.default
-            values[f.name] = self.declare_parameter(f.name, default).value
-        self.config = RigNodeConfig(**values)
+        self.config = declare_config(self, RigNodeConfig)
         settings = load_rig_settings(self.config.settings_file)
         self.tasks = load_tasks(settings, self.config.tasks_file)
         self.client = GrblClient(self.config.port, self.config.baud,
@@ -311,7 +308,11 @@ class ResetRigNode(Node):
             if req.done is not None:
                 req.done.set()
 
-    def shutdown(self) -> None:
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def on_shutdown(self) -> None:
+        """Runs while the ROS context is still valid: the worker's last log lines still get out."""
         self._stop.set()
         self._worker.join(timeout=10.0)
         self.client.close()
@@ -344,24 +345,7 @@ def _forward_logging(node: Node) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    rclpy.init(args=argv if argv is not None else sys.argv)
-    node: Optional[ResetRigNode] = None
-    try:
-        node = ResetRigNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:
-        print(f"reset_rig: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ResetRigNode, argv, threads=4)
 
 
 if __name__ == "__main__":

@@ -263,7 +263,8 @@ class Rig:
                     idle_at_target_since = None
                 elif idle_at_target_since is None:
                     idle_at_target_since = time.monotonic()
-            except GrblAlarm:
+            except GrblAlarm:  # the alarm arrived with a status report: same consequence as above
+                self.homed = self.homed and self.client.alarm in POSITION_RETAINED_ALARMS
                 raise
             except GrblError as exc:
                 if not self.client.connected:

@@ -4,10 +4,13 @@ On Jazzy `with rclpy.init():` raises, and rclpy's own SIGINT handler shuts the c
 before a node can say goodbye, so a bridge could not send its last zero velocity. Here SIGINT and
 SIGTERM only ask the spin loop to end; then the node's `on_shutdown()` runs while the context is
 still valid (a bridge publishes zeros, a policy finishes its episode file), then everything is
-destroyed and rclpy shut down. Executor threads are joined before exit.
+destroyed and rclpy shut down. Executor threads are joined before exit. A node may define
+`request_stop()` to end waits inside its callbacks first, and `on_shutdown()` for its last words;
+a node whose `failed` attribute is set when it stops exits with code 1.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -67,7 +70,9 @@ def run_node(make_node: Callable[[], "rclpy.node.Node"], args: list[str] | None 
             print(f"[fatal] {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         code = 1
     finally:
-        executor.shutdown()  # no callback runs after this: on_shutdown has the last word
+        if node is not None and hasattr(node, "request_stop"):
+            node.request_stop()  # end long waits inside callbacks (a homing service, a worker thread)
+        executor.shutdown(timeout_sec=5.0)  # no callback runs after this: on_shutdown has the last word
         if spinner is not None:
             spinner.join(timeout=5.0)
         if node is not None and hasattr(node, "on_shutdown"):
@@ -81,4 +86,11 @@ def run_node(make_node: Callable[[], "rclpy.node.Node"], args: list[str] | None 
         rclpy.try_shutdown()
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if node is not None and getattr(node, "failed", None):
+        code = 1
     return code
+
+
+def stop_process() -> None:
+    """Ask this node process to stop, as SIGTERM would (from a worker thread that is done or failed)."""
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -31,7 +31,9 @@ def test_demo_writes_a_video_and_a_strip(tmp_path):
     r = run("demo", "--out", str(tmp_path), "--task", "23")
     assert r.returncode == 0, r.stdout + r.stderr
     video = iio.imread(tmp_path / "insertion.gif", index=None)
-    assert video.shape[0] == 41 and video.shape[2] == 2 * video.shape[1]
+    # 41 frames, less those the GIF encoder merges because the seated arm holds perfectly still.
+    assert 10 <= video.shape[0] <= 41 and video.shape[2] == 2 * video.shape[1]
+    assert np.abs(video[0].astype(int) - video[-1].astype(int)).mean() > 1  # the arm moved
     strip = iio.imread(tmp_path / "strip.png")
     assert strip.shape[1] == 256  # 64x128 frames shown at 2x
     assert "shaped" in r.stdout and "wrote" in r.stdout

@@ -1,0 +1,128 @@
+"""Throughput of MELD's updates and latency of the policy's filter step, at the paper's sizes.
+
+Usage:
+  .venv/bin/python benchmarks/train_throughput.py                      # paper sizes, CPU (and CUDA when present)
+  .venv/bin/python benchmarks/train_throughput.py --config reference   # the reference code's sizes
+  .venv/bin/python benchmarks/train_throughput.py --threads 1 --filter-steps 2000 --updates 3
+
+Measures, on synthetic 64x128 trials of 2 x 41 frames (replay and env excluded):
+  - model updates/s at model_batch_frames=512 (12 whole trials of 41 frames);
+  - actor-critic updates/s at batch 512 (filtering 13 trials without gradient, then one SAC step);
+  - the belief filter step + actor on one 64x128 frame (what the 3.3 Hz policy node calls), p50/p99 in ms.
+The filter goal is p99 <= 5 ms on the CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from meld_policy.actor import Actor
+from meld_policy.filter import BeliefFilter
+from meld_policy.model import LatentModel
+from meld_trainer.config import build_config
+from meld_trainer.sac import SAC
+
+
+def bench_updates(cfg, device: torch.device, n: int, frames_per_trial: int = 41) -> dict[str, float]:
+    torch.manual_seed(0)
+    m = cfg.model
+    model = LatentModel(m).to(device)
+    actor = Actor(cfg.actor, m.feature_dim).to(device)
+    sac = SAC(actor, m.feature_dim, cfg.sac).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.model_lr)
+    B = max(1, cfg.train.model_batch_frames // frames_per_trial)
+    L = frames_per_trial
+
+    def trials(b):
+        return (torch.randint(0, 256, (b, L, 64, m.image_width, 3), dtype=torch.uint8, device=device),
+                torch.rand(b, L - 1, m.action_dim, device=device) * 2 - 1, -torch.rand(b, L, device=device))
+
+    images, actions, rewards = trials(B)
+
+    def model_step():
+        loss, _ = model.loss(images, actions, rewards, rewards)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    bs = cfg.sac.batch_size
+    Bac = int(np.ceil(bs / (L - 1)))
+    ac_images, ac_actions, ac_rewards = trials(Bac)
+
+    def ac_step():
+        with torch.no_grad():
+            f = model.features(ac_images, ac_actions, ac_rewards)
+        b, b_next = f[:, :-1].reshape(-1, f.shape[-1])[:bs], f[:, 1:].reshape(-1, f.shape[-1])[:bs]
+        sac.update(b, ac_actions.reshape(-1, m.action_dim)[:bs], ac_rewards[:, 1:].reshape(-1)[:bs], b_next,
+                   torch.ones(bs, device=device))
+
+    out = {}
+    for name, fn in (("model", model_step), ("ac", ac_step)):
+        fn()  # warm-up
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        out[name] = n / (time.perf_counter() - t0)
+    out["model_batch"] = f"{B} trials x {L} frames"
+    out["ac_batch"] = f"{bs} transitions from {Bac} filtered trials"
+    return out
+
+
+def bench_filter(cfg, steps: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    m = cfg.model
+    model = LatentModel(m).eval()
+    actor = Actor(cfg.actor, m.feature_dim).eval()
+    filt = BeliefFilter(model)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (16, 64, m.image_width, 3), dtype=np.uint8)
+    belief, action, times = None, np.zeros(m.action_dim, np.float32), []
+    for i in range(steps + 50):
+        t0 = time.perf_counter()
+        belief = filt.step(belief, frames[i % 16], float(-rng.random()), action, is_first=(i % 41 == 0))
+        action = actor.act(belief.features, deterministic=False)[0]
+        dt = time.perf_counter() - t0
+        if i >= 50:
+            times.append(dt * 1e3)
+    t = np.array(times)
+    return {"p50_ms": float(np.percentile(t, 50)), "p99_ms": float(np.percentile(t, 99)), "max_ms": float(t.max())}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="paper", help="preset or YAML (default: paper)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
+    p.add_argument("--updates", type=int, default=3, help="timed updates per kind")
+    p.add_argument("--filter-steps", type=int, default=1000)
+    p.add_argument("--skip-updates", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = build_config(args.config, ["model.image_width=128", "model.action_dim=5"])
+    cfg.actor.action_scale = (1.0,) * 5
+    m = cfg.model
+    print(f"config {args.config}: conv base {m.base_depth}, z1/z2 {m.z1_dim}/{m.z2_dim}, model MLP {m.hidden_dim}, "
+          f"AC {cfg.sac.hidden_dim}; torch {torch.__version__}, {args.threads} CPU threads")
+    f = bench_filter(cfg, args.filter_steps)
+    ok = "meets" if f["p99_ms"] <= 5.0 else "MISSES"
+    print(f"filter step + actor, CPU, one 64x128 frame: p50 {f['p50_ms']:.2f} ms, p99 {f['p99_ms']:.2f} ms, "
+          f"max {f['max_ms']:.2f} ms over {args.filter_steps} steps ({ok} the 5 ms p99 goal)")
+    if args.skip_updates:
+        return
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for d in devices:
+        r = bench_updates(cfg, d, args.updates)
+        print(f"{d.type}: model updates {r['model']:.3f}/s ({1 / r['model']:.2f} s each; batch {r['model_batch']}), "
+              f"actor-critic updates {r['ac']:.3f}/s ({1 / r['ac']:.2f} s each; batch {r['ac_batch']})")
+    if not torch.cuda.is_available():
+        print("cuda: no CUDA device visible to torch on this machine; GPU figures not measured")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Checkpoint files: plain tensors, dicts, numbers and strings, so `torch.load(weights_only=True)` works.
+
+A checkpoint is a dict with `format_version`, `config` (one plain dict per component: model, actor,
+sac, replay, train), `env_id`, the `model` and `actor` state dicts and, from the trainer, critics,
+optimizers, counters and RNG states. The policy side needs only `load_policy`; the trainer adds the rest.
+Files are written to a temporary name and renamed, so a crash never leaves a half checkpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .actor import Actor
+from .config import ActorConfig, ConfigError, ModelConfig, config_from_dict
+from .filter import BeliefFilter
+from .model import LatentModel
+
+CHECKPOINT_FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be used as asked; the message names the cause and the fix."""
+
+
+def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
+    """torch.save to `<path>.tmp`, fsync, os.replace: readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def load_raw(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """torch.load with weights_only=True plus a format-version check."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}; pass the .pt file inside a run folder (e.g. RUN/checkpoints/latest.pt)")
+    if not isinstance(ckpt, dict) or "format_version" not in ckpt:
+        raise CheckpointError(f"{path} is not a MELD checkpoint (no format_version)")
+    if ckpt["format_version"] != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {ckpt['format_version']}; this code reads "
+                              f"{CHECKPOINT_FORMAT_VERSION}: load it with the code version that wrote it")
+    return ckpt
+
+
+def config_differences(saved: dict, current: dict, prefix: str) -> list[str]:
+    """'section.field: saved -> current' for every field whose value differs."""
+    out = []
+    for k in sorted(set(saved) | set(current)):
+        if k in saved and k in current and saved[k] != current[k]:
+            out.append(f"{prefix}.{k}: checkpoint {saved[k]!r} vs now {current[k]!r}")
+    return out
+
+
+def unknown_fields(saved: dict, cls, prefix: str) -> list[str]:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return [f"{prefix}.{k}" for k in sorted(saved) if k not in names]
+
+
+def require_compatible(saved: dict, current: dict, fields: dict[str, list[str]],
+                       path: str | os.PathLike = "checkpoint") -> None:
+    """Refuse a checkpoint whose architecture differs: the message lists every differing field of every section.
+
+    saved/current: {section: {field: value}}; fields: {section: [fields that change tensor shapes]}.
+    """
+    diffs = []
+    for sec, names in fields.items():
+        s = {k: v for k, v in saved.get(sec, {}).items() if k in names}
+        c = {k: v for k, v in current.get(sec, {}).items() if k in names}
+        diffs += config_differences(s, c, sec)
+    if diffs:
+        raise CheckpointError(f"{path} was trained with an incompatible config; differing fields: "
+                              + "; ".join(diffs) + ". Use the checkpoint's values or start a new run folder.")
+
+
+@dataclasses.dataclass
+class Policy:
+    """What the policy node needs: the filter and the actor, built from a checkpoint without the trainer."""
+
+    model: LatentModel
+    actor: Actor
+    filter: BeliefFilter
+    model_config: ModelConfig
+    actor_config: ActorConfig
+    env_id: str
+    warnings: list[str]
+
+
+def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> Policy:
+    """Build model + actor from a checkpoint (weights_only), in eval mode, and report unknown fields."""
+    ckpt = load_raw(path, map_location=device)
+    cfg = ckpt["config"]
+    warnings = unknown_fields(cfg["model"], ModelConfig, "model") + unknown_fields(cfg["actor"], ActorConfig, "actor")
+    try:
+        mcfg, _ = config_from_dict(ModelConfig, cfg["model"], strict=False)
+        acfg, _ = config_from_dict(ActorConfig, cfg["actor"], strict=False)
+    except (ConfigError, TypeError) as exc:
+        raise CheckpointError(f"{path}: its config no longer builds a model: {exc}") from exc
+    model = LatentModel(mcfg).to(device)
+    model.load_state_dict(ckpt["model"])
+    actor = Actor(acfg, mcfg.feature_dim).to(device)
+    actor.load_state_dict(ckpt["actor"])
+    model.eval()
+    actor.eval()
+    return Policy(model, actor, BeliefFilter(model), mcfg, acfg, str(ckpt.get("env_id", "")),
+                  [f"unknown config field {w} in {path}: ignored" for w in warnings])
+
+
+def to_plain(obj: Any) -> Any:
+    """Convert numpy scalars/tuples to plain Python so the checkpoint loads with weights_only=True."""
+    import numpy as np
+    if isinstance(obj, dict):
+        return {(k if isinstance(k, int) else str(k)): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(obj.copy())
+    return obj

@@ -1,0 +1,116 @@
+"""Configs of the latent state model and the actor: one dataclass each, fields documented where declared.
+
+The same field names are used by YAML files (`model:` / `actor:` sections), by `key=value` overrides
+on the command line and, later, by ROS parameters. Defaults are the paper's appendix numbers for the
+WidowX (two 64x64 cameras side by side, 5 joint velocities).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value is out of range or a field name is unknown; the message says the fix."""
+
+
+def config_from_dict(cls, data: dict[str, Any] | None, *, strict: bool = True, where: str = ""):
+    """Build dataclass `cls` from a plain dict; unknown keys raise (strict) or are returned as a list.
+
+    Returns the config when strict, else (config, unknown_keys).
+    """
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(k for k in data if k not in names)
+    if unknown and strict:
+        raise ConfigError(f"unknown field(s) {unknown} in {where or cls.__name__}; known fields: {sorted(names)}")
+    kwargs = {k: v for k, v in data.items() if k in names}
+    for f in dataclasses.fields(cls):
+        if f.name in kwargs and isinstance(kwargs[f.name], list):
+            kwargs[f.name] = tuple(kwargs[f.name])
+    cfg = cls(**kwargs)
+    return cfg if strict else (cfg, unknown)
+
+
+def config_to_dict(cfg) -> dict[str, Any]:
+    """Plain dict of ints/floats/strings/bools/lists: safe for YAML and for torch.load(weights_only=True)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass
+class ModelConfig:
+    """The sequential latent variable model (SLAC's two latent layers, MELD's reward evidence)."""
+
+    image_height: int = 64
+    """Image rows; the encoder is built for 64."""
+    image_width: int = 128
+    """Image columns: 128 for two 64x64 cameras side by side, 64 for one. The trainer sets it from the env."""
+    action_dim: int = 5
+    """Action size; the trainer sets it from the env (WidowX: 5 joint velocities)."""
+    base_depth: int = 32
+    """Filters of the first conv layer; the five layers have 1-2-4-8-8 times this (paper: 32, reference code: 64)."""
+    z1_dim: int = 32
+    """Size of the first latent layer z1, the only one with a KL term (paper: 32)."""
+    z2_dim: int = 256
+    """Size of the second latent layer z2 (paper: 256)."""
+    hidden_dim: int = 32
+    """Units per hidden layer of the model's MLPs (paper: 32, reference code: 512)."""
+    hidden_layers: int = 2
+    """Hidden layers of the model's MLPs."""
+    reward_input: bool = True
+    """True: the z1 posterior sees the reward (MELD). False: it does not (the SLAC baseline)."""
+    reward_tile: int = 32
+    """How many times the scalar reward is tiled before it is concatenated to the image feature."""
+    pixel_var: float = 0.1
+    """Fixed variance of the Gaussian pixel likelihood (pixels scaled to [-0.5, 0.5])."""
+    reward_std: float = 0.2
+    """Fixed standard deviation of the Gaussian reward likelihood."""
+    reward_loss_weight: float = 10.0
+    """Weight of the reward log-likelihood in the ELBO."""
+
+    def __post_init__(self) -> None:
+        _check(self.image_height == 64, f"image_height={self.image_height}: the conv encoder is built for 64-row images")
+        _check(self.image_width in (64, 128), f"image_width={self.image_width}: use 64 (one camera) or 128 (two side by side)")
+        for name in ("action_dim", "base_depth", "z1_dim", "z2_dim", "hidden_dim", "hidden_layers", "reward_tile"):
+            _check(int(getattr(self, name)) >= 1, f"model.{name}={getattr(self, name)}: must be a positive integer")
+        for name in ("pixel_var", "reward_std"):
+            _check(float(getattr(self, name)) > 0, f"model.{name}={getattr(self, name)}: must be > 0")
+        _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the belief features [mean1, std1, mean2, std2] that the actor and critic read."""
+        return 2 * (self.z1_dim + self.z2_dim)
+
+
+@dataclass
+class ActorConfig:
+    """The tanh-Gaussian SAC actor on the belief features."""
+
+    hidden_dim: int = 256
+    """Units per hidden layer (paper: 256; reference code 512 for peg and buttons)."""
+    hidden_layers: int = 2
+    """Hidden layers."""
+    log_std_min: float = -20.0
+    """Lower clamp of the pre-tanh log standard deviation."""
+    log_std_max: float = 2.0
+    """Upper clamp of the pre-tanh log standard deviation."""
+    action_scale: tuple = field(default_factory=lambda: (1.0,) * 5)
+    """Per-dimension bound of the env's action space (actions are tanh outputs times this); set from the env."""
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_dim >= 1 and self.hidden_layers >= 1, "actor.hidden_dim and actor.hidden_layers must be >= 1")
+        _check(self.log_std_min < self.log_std_max, "actor.log_std_min must be below actor.log_std_max")
+        self.action_scale = tuple(float(s) for s in self.action_scale)
+        _check(all(s > 0 for s in self.action_scale), f"actor.action_scale={self.action_scale}: bounds must be > 0 "
+               "(the env's action space must be symmetric and bounded)")

@@ -1,0 +1,219 @@
+"""Configs of the trainer (SAC, replay, loop) and the whole run; presets are YAML files in config/.
+
+A run config has five sections, each one dataclass: `model` and `actor` (meld_policy), `sac`,
+`replay`, `train`. YAML files use the same section and field names; command-line overrides are
+`section.field=value` or just `field=value` when the name is unique across sections:
+
+    meld-train --env PointGoal-v0 --config point train.iterations=2000 z1_dim=16
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from meld_policy.config import (ActorConfig, ConfigError, ModelConfig, _check, config_from_dict,
+                                config_to_dict)
+
+
+@dataclass
+class SACConfig:
+    """Soft actor-critic on the belief features (Haarnoja et al. 2018, automatic entropy tuning)."""
+
+    hidden_dim: int = 256
+    """Units per hidden layer of each Q network (paper: 256)."""
+    hidden_layers: int = 2
+    """Hidden layers of each Q network."""
+    actor_lr: float = 3e-4
+    """Adam learning rate of the actor."""
+    critic_lr: float = 3e-4
+    """Adam learning rate of the two Q networks."""
+    alpha_lr: float = 3e-4
+    """Adam learning rate of log(alpha)."""
+    gamma: float = 0.99
+    """Discount."""
+    tau: float = 0.005
+    """Polyak rate of the target Q networks."""
+    init_alpha: float = 1.0
+    """Initial entropy temperature."""
+    target_entropy: float | None = None
+    """Entropy target; None means minus the action dimension."""
+    batch_size: int = 512
+    """Transitions per actor-critic update (paper: 512)."""
+    bootstrap_episode_end: bool = True
+    """Bootstrap at an episode's last step (a time limit, not a terminal state). Never across the
+    episode boundary inside a trial: that transition is not used at all."""
+
+    def __post_init__(self) -> None:
+        _check(self.hidden_dim >= 1 and self.hidden_layers >= 1, "sac.hidden_dim and sac.hidden_layers must be >= 1")
+        for n in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
+            _check(getattr(self, n) > 0, f"sac.{n}={getattr(self, n)}: must be > 0")
+        _check(0 <= self.gamma < 1, f"sac.gamma={self.gamma}: must be in [0, 1)")
+        _check(0 < self.tau <= 1, f"sac.tau={self.tau}: must be in (0, 1]")
+        _check(self.batch_size >= 1, f"sac.batch_size={self.batch_size}: must be >= 1")
+
+
+@dataclass
+class ReplayConfig:
+    """Per-task replay on disk: one .npz per episode under RUN/episodes."""
+
+    max_steps_per_task: int = 100_000
+    """Env steps kept in memory per task; the oldest whole trials are evicted first (paper: 1e5)."""
+
+    def __post_init__(self) -> None:
+        _check(self.max_steps_per_task >= 1, "replay.max_steps_per_task must be >= 1")
+
+
+@dataclass
+class TrainConfig:
+    """Meta-training (Algorithm 1) and evaluation."""
+
+    seed: int = 0
+    """Seed of torch, numpy and python RNGs and of the env resets."""
+    device: str = "auto"
+    """'auto' (cuda when present, else cpu), 'cpu' or 'cuda'."""
+    torch_threads: int = 0
+    """torch.set_num_threads; 0 keeps torch's default."""
+    episodes_per_trial: int = 0
+    """Episodes per trial; 0 means 2 for sparse envs (id contains 'Sparse') and 1 otherwise."""
+    model_lr: float = 1e-4
+    """Adam learning rate of the latent model (no gradient clipping)."""
+    model_batch_frames: int = 512
+    """Frames per model batch, taken as whole trials: trials = max(1, this // frames per trial)."""
+    pretrain_episodes: int = 60
+    """Random-policy episodes collected before training (paper: 60)."""
+    pretrain_model_updates: int = 1000
+    """Model updates on the random data before the actor-critic starts."""
+    iterations: int = 1000
+    """Meta-training iterations; each collects one trial of one training task."""
+    model_updates_per_iter: int = 12
+    """Model updates per iteration (reference peg: 12 per 40 env steps)."""
+    ac_updates_per_iter: int = 12
+    """Actor-critic updates per iteration."""
+    ac_batch_trials: int = 0
+    """Trials filtered (no gradient) per actor-critic batch; 0 means enough for sac.batch_size transitions."""
+    ac_feature_reuse: int = 1
+    """Actor-critic updates that draw their transitions from one filtered set of trials (1: a fresh set
+    each update, as in the reference code). More saves the filter's conv passes on a CPU; each update
+    still samples its own `sac.batch_size` transitions, from `ac_feature_reuse` times as many trials."""
+    eval_every: int = 100
+    """Evaluate on the held-out tasks every this many iterations (reference: 100); 0 disables."""
+    eval_trials: int = 10
+    """Held-out trials per evaluation, cycling over the held-out tasks."""
+    eval_deterministic: bool = True
+    """Evaluate with the actor's mean action."""
+    checkpoint_every: int = 100
+    """Write RUN/checkpoints/latest.pt every this many iterations (and at the end)."""
+    log_every: int = 10
+    """TensorBoard scalars every this many iterations."""
+    image_log_every: int = 200
+    """Reconstruction images every this many iterations; 0 disables."""
+    time_budget_s: float = 0.0
+    """Stop meta-training after this many seconds (0: no limit); a checkpoint is written on the way out."""
+
+    def __post_init__(self) -> None:
+        _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+               f"train.device={self.device!r}: use auto, cpu or cuda")
+        _check(self.episodes_per_trial in (0, 1, 2), f"train.episodes_per_trial={self.episodes_per_trial}: use 0 (auto), 1 or 2")
+        for n in ("model_batch_frames", "iterations", "eval_trials", "checkpoint_every", "log_every", "ac_feature_reuse"):
+            _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
+        for n in ("pretrain_episodes", "pretrain_model_updates", "model_updates_per_iter", "ac_updates_per_iter",
+                  "ac_batch_trials", "eval_every", "image_log_every", "torch_threads"):
+            _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")
+        _check(self.model_lr > 0, "train.model_lr must be > 0")
+        _check(self.time_budget_s >= 0, "train.time_budget_s must be >= 0")
+
+
+SECTIONS = {"model": ModelConfig, "actor": ActorConfig, "sac": SACConfig, "replay": ReplayConfig, "train": TrainConfig}
+# Fields that change tensor shapes: a checkpoint that differs in any of them cannot be loaded.
+ARCH_FIELDS = {
+    "model": [f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("pixel_var", "reward_std", "reward_loss_weight")],
+    "actor": ["hidden_dim", "hidden_layers", "action_scale"],
+    "sac": ["hidden_dim", "hidden_layers"],
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs; `to_dict` / `from_dict` round-trip through YAML and checkpoints."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    sac: SACConfig = field(default_factory=SACConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: config_to_dict(getattr(self, name)) for name in SECTIONS}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, where: str = "config") -> "RunConfig":
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"unknown section(s) {unknown} in {where}; sections are {sorted(SECTIONS)}")
+        return cls(**{name: config_from_dict(c, data.get(name), where=f"{where} section '{name}'")
+                      for name, c in SECTIONS.items()})
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("meld_trainer").joinpath("config").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def read_config_file(name_or_path: str) -> dict[str, Any]:
+    """A preset name (`smoke`, `point`, `paper`, `reference`, ...) or a YAML file path -> nested dict."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") and p.is_file():
+        text = p.read_text()
+    else:
+        res = resources.files("meld_trainer").joinpath("config", f"{name_or_path}.yaml")
+        if not res.is_file():
+            raise ConfigError(f"config {name_or_path!r} is neither a YAML file nor a preset; presets: {preset_names()}")
+        text = res.read_text()
+    data = yaml.safe_load(text) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {name_or_path!r} must be a mapping of sections (model:, sac:, train:, ...)")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `section.field=value` or unique `field=value` strings to a nested dict (values parsed as YAML)."""
+    data = {k: dict(v or {}) for k, v in data.items()}
+    owners: dict[str, list[str]] = {}
+    for sec, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            owners.setdefault(f.name, []).append(sec)
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override {ov!r} is not key=value (e.g. train.iterations=500)")
+        key, value = ov.split("=", 1)
+        if "." in key:
+            sec, name = key.split(".", 1)
+            if sec not in SECTIONS or name not in owners or sec not in owners[name]:
+                raise ConfigError(f"unknown override key {key!r}; use section.field with sections {sorted(SECTIONS)}")
+        else:
+            secs = owners.get(key)
+            if not secs:
+                raise ConfigError(f"unknown override key {key!r}; known fields: {sorted(owners)}")
+            if len(secs) > 1:
+                raise ConfigError(f"override key {key!r} is in sections {secs}; write it as " +
+                                  " or ".join(f"{s}.{key}=..." for s in secs))
+            sec, name = secs[0], key
+        data.setdefault(sec, {})[name] = _parse_value(value)
+    return data
+
+
+def build_config(config: str | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults, then a preset or YAML file, then key=value overrides."""
+    data = read_config_file(config) if config else {}
+    data = apply_overrides(data, overrides or [])
+    return RunConfig.from_dict(data, where=config or "overrides")

@@ -1,0 +1,435 @@
+"""Meta-training (MELD, Algorithm 1) as a class with plain calls a ROS trainer node can drive:
+
+    trainer = MetaTrainer(cfg, "PointGoal-v0", run_dir)   # builds env, model, actor, SAC, replay
+    trainer.maybe_resume()                                # newest checkpoint + every episode file
+    trainer.run()                                         # pretrain, then collect / train model / train AC
+
+or piecewise: `ingest_episode(path)`, `train(model_updates, ac_updates)`, `save_checkpoint()`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from meld_policy.actor import Actor
+from meld_policy.checkpoint import (CHECKPOINT_FORMAT_VERSION, CheckpointError, config_differences, load_raw,
+                                    require_compatible, save_atomic, to_plain, unknown_fields)
+from meld_policy.filter import BeliefFilter
+from meld_policy.model import LatentModel
+
+from .config import ARCH_FIELDS, SECTIONS, RunConfig
+from .envs import is_sparse, make_env
+from .replay import Replay, TrialBatch
+from .sac import SAC
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={name} but torch sees no CUDA device; use train.device=cpu or auto")
+    return torch.device(name)
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+class MetaTrainer:
+    """Owns the env, the networks, the optimizers, the replay, the counters and the run folder."""
+
+    def __init__(self, cfg: RunConfig, env_id: str, run_dir: str | Path, env=None, tensorboard: bool = True):
+        self.cfg = cfg
+        self.env_id = env_id
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        t = cfg.train
+        if t.torch_threads:
+            torch.set_num_threads(t.torch_threads)
+        self.device = resolve_device(t.device)
+        self._seed_all(t.seed)
+        self.env = env if env is not None else make_env(env_id)
+        u = self.env.unwrapped
+        self.train_tasks = list(u.train_task_ids)
+        self.heldout_tasks = list(u.heldout_task_ids)
+        # The env decides image size, action size and action bounds; the config records them.
+        h, w, _ = self.env.observation_space.shape
+        cfg.model.image_height, cfg.model.image_width = int(h), int(w)
+        cfg.model.action_dim = int(self.env.action_space.shape[0])
+        high = np.asarray(self.env.action_space.high, dtype=np.float64)
+        cfg.actor.action_scale = tuple(float(x) for x in high)
+        cfg.model.__post_init__()
+        cfg.actor.__post_init__()
+        self.episodes_per_trial = t.episodes_per_trial or (2 if is_sparse(env_id) else 1)
+
+        self.model = LatentModel(cfg.model).to(self.device)
+        self.actor = Actor(cfg.actor, cfg.model.feature_dim).to(self.device)
+        self.sac = SAC(self.actor, cfg.model.feature_dim, cfg.sac).to(self.device)
+        self.model_opt = torch.optim.Adam(self.model.parameters(), lr=t.model_lr)
+        self.filter = BeliefFilter(self.model)
+        self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial)
+        self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
+        self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
+                         "trials_collected": 0, "evaluations": 0, "pretrained": 0}
+        self.eval_history: list[dict] = []
+        self._tensorboard = tensorboard
+        self._writer = None
+        self._scalars: dict[str, list[float]] = {}
+        self._ac_cache: tuple[torch.Tensor, ...] | None = None  # filtered transitions shared by ac_feature_reuse updates
+        self._ac_cache_uses = 0
+
+    # ----- plumbing -----------------------------------------------------------------------------------
+    @staticmethod
+    def _seed_all(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+
+    @property
+    def writer(self):
+        if self._writer is None and self._tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+            self._writer = SummaryWriter(str(self.run_dir / "tb"))
+        return self._writer
+
+    def _accumulate(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            self._scalars.setdefault(k, []).append(float(v))
+
+    def _flush_scalars(self) -> dict[str, float]:
+        means = {k: float(np.mean(v)) for k, v in self._scalars.items()}
+        if self.writer is not None:
+            for k, v in means.items():
+                self.writer.add_scalar(k, v, self.counters["env_steps"])
+        self._scalars = {}
+        return means
+
+    def _to_torch(self, batch: TrialBatch) -> dict[str, torch.Tensor]:
+        d = self.device
+        return {"images": torch.from_numpy(batch.images).to(d), "actions": torch.from_numpy(batch.actions).to(d),
+                "rewards_in": torch.from_numpy(batch.rewards_in).to(d),
+                "rewards_shaped": torch.from_numpy(batch.rewards_shaped).to(d),
+                "transition_valid": torch.from_numpy(batch.transition_valid).to(d)}
+
+    @property
+    def frames_per_trial(self) -> int:
+        return self.episodes_per_trial * (self.env.spec.max_episode_steps + 1) if self.env.spec and \
+            self.env.spec.max_episode_steps else self.episodes_per_trial * 41
+
+    # ----- acting ---------------------------------------------------------------------------------------
+    def collect_trial(self, task_id: int, mode: str = "policy", deterministic: bool = False, seed: int | None = None,
+                      reward_particles: int = 0) -> tuple[list[dict], dict]:
+        """Run one trial (episodes_per_trial episodes, the belief carried across them) on `task_id`.
+
+        mode 'random' samples uniform actions (pretraining); 'policy' filters and acts. With
+        reward_particles > 0 the belief is filtered for that many particles and the predicted reward's
+        mean and std over them is recorded per frame (the paper's figure 6).
+        """
+        env, high = self.env, self.env.action_space.high
+        episodes, pred_mean, pred_std = [], [], []
+        belief, n = None, max(1, reward_particles)
+        for k in range(self.episodes_per_trial):
+            obs, info = env.reset(seed=None if seed is None else seed + k, options={"task": task_id})
+            ep = {"images": [obs], "actions": [], "rewards": [0.0], "shaped_rewards": [0.0], "sparse_rewards": [0.0],
+                  "success": [False]}
+            a_prev = np.zeros(env.action_space.shape, np.float32)
+            if mode == "policy":
+                belief = self.filter.step(belief, np.broadcast_to(obs, (n, *obs.shape)), 0.0, a_prev, is_first=(k == 0))
+            done = False
+            while not done:
+                if mode == "random":
+                    a = self.rng.uniform(-high, high).astype(np.float32)
+                else:
+                    a = self.actor.act(belief.features[:1], deterministic=deterministic)[0].astype(np.float32)
+                    if reward_particles:
+                        r_hat = self.filter.predicted_reward(belief)
+                        pred_mean.append(r_hat.mean().item())
+                        pred_std.append(r_hat.std().item() if n > 1 else 0.0)
+                obs, r, terminated, truncated, info = env.step(a)
+                ep["images"].append(obs)
+                ep["actions"].append(a)
+                ep["rewards"].append(float(r))
+                ep["shaped_rewards"].append(float(info["shaped_reward"]))
+                ep["sparse_rewards"].append(float(info["sparse_reward"]))
+                ep["success"].append(bool(info["success"]))
+                if mode == "policy":
+                    belief = self.filter.step(belief, np.broadcast_to(obs, (n, *obs.shape)), float(r), a, is_first=False)
+                done = terminated or truncated
+            if mode == "policy" and reward_particles:
+                r_hat = self.filter.predicted_reward(belief)
+                pred_mean.append(r_hat.mean().item())
+                pred_std.append(r_hat.std().item() if n > 1 else 0.0)
+            episodes.append({"images": np.stack(ep["images"]), "actions": np.stack(ep["actions"]).astype(np.float32),
+                             **{key: np.asarray(ep[key], np.float32) for key in ("rewards", "shaped_rewards", "sparse_rewards")},
+                             "success": np.asarray(ep["success"], bool)})
+        summary = {"success": bool(episodes[-1]["success"][-1]),
+                   "returns": [float(ep["rewards"].sum()) for ep in episodes],
+                   "shaped_returns": [float(ep["shaped_rewards"].sum()) for ep in episodes],
+                   "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std}
+        return episodes, summary
+
+    def _train_seed(self) -> int:
+        return self.cfg.train.seed * 1_000_003 + 7 * self.counters["trials_collected"]
+
+    def collect_and_store(self, task_id: int, mode: str) -> dict:
+        episodes, summary = self.collect_trial(task_id, mode=mode, seed=self._train_seed())
+        self.replay.add_trial(episodes, task_id)
+        self.counters["trials_collected"] += 1
+        self.counters["env_steps"] += sum(len(ep["actions"]) for ep in episodes)
+        return summary
+
+    def ingest_episode(self, path: str | Path) -> bool:
+        """Add an episode file written elsewhere (the policy node); counts its steps."""
+        from meld_policy.episode_io import parse_filename
+        ok = self.replay.ingest(path)
+        if ok:
+            self.counters["env_steps"] += parse_filename(path).steps
+        return ok
+
+    # ----- learning ---------------------------------------------------------------------------------------
+    def model_update(self) -> dict[str, float]:
+        """One Adam step on the negative ELBO of a batch of whole trials."""
+        n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
+        b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
+        loss, stats = self.model.loss(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
+        self.model_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.model_opt.step()
+        self.counters["model_updates"] += 1
+        return {k: v.item() for k, v in stats.items()}
+
+    def filter_transitions(self, trials: int) -> tuple[torch.Tensor, ...]:
+        """All transitions (b_t, a_t, r_{t+1}, b_{t+1}, not_done) of `trials` filtered trials, no gradient into the model."""
+        b = self._to_torch(self.replay.sample_trials(trials, self.rng))
+        with torch.no_grad():  # the stop-gradient between model and actor-critic
+            feats = self.model.features(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
+        valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode
+        b_t, b_next = feats[:, :-1][valid], feats[:, 1:][valid]
+        a_t = b["actions"][valid] / self.actor.action_scale
+        r_next = b["rewards_shaped"][:, 1:][valid]                                    # r_{t+1}, shaped (Appendix C)
+        # Transition into the last frame of an episode: bootstrap (time limit) unless configured otherwise.
+        last = torch.zeros_like(valid)
+        last[:, :-1] = valid[:, :-1] & ~valid[:, 1:]
+        last[:, -1] = valid[:, -1]
+        not_done = (~last[valid]).float() if not self.cfg.sac.bootstrap_episode_end else torch.ones_like(r_next)
+        return b_t, a_t, r_next, b_next, not_done
+
+    def ac_batch(self) -> tuple[torch.Tensor, ...]:
+        """sac.batch_size transitions out of filtered whole trials (a set shared by `ac_feature_reuse` updates)."""
+        bs, reuse = self.cfg.sac.batch_size, self.cfg.train.ac_feature_reuse
+        if self._ac_cache is None or self._ac_cache_uses >= reuse:
+            per_batch = self.cfg.train.ac_batch_trials or max(
+                1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
+            self._ac_cache, self._ac_cache_uses = self.filter_transitions(per_batch * reuse), 0
+        self._ac_cache_uses += 1
+        n = len(self._ac_cache[0])
+        idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
+        return tuple(x[idx] for x in self._ac_cache)
+
+    def ac_update(self) -> dict[str, float]:
+        stats = self.sac.update(*self.ac_batch())
+        self.counters["ac_updates"] += 1
+        return stats
+
+    def train(self, model_updates: int, ac_updates: int) -> dict[str, float]:
+        """Plain call for the trainer node: this many model updates, then actor-critic updates."""
+        for _ in range(model_updates):
+            self._accumulate(self.model_update())
+        self._ac_cache = None  # features from the model as it is now
+        for _ in range(ac_updates):
+            self._accumulate(self.ac_update())
+        return {k: v[-1] for k, v in self._scalars.items()}
+
+    # ----- the loop -----------------------------------------------------------------------------------
+    def pretrain(self) -> None:
+        """Random-policy trials over the training tasks, then model updates on them (Algorithm 1, line 1)."""
+        t = self.cfg.train
+        target_trials = math.ceil(t.pretrain_episodes / self.episodes_per_trial)
+        while self.replay.num_trials() < target_trials:
+            task = self.train_tasks[self.counters["trials_collected"] % len(self.train_tasks)]
+            self.collect_and_store(task, mode="random")
+        for _ in range(t.pretrain_model_updates):
+            self._accumulate(self.model_update())
+        self.counters["pretrained"] = 1
+        if self.writer is not None:
+            self._flush_scalars()
+
+    def iteration(self) -> dict:
+        """Collect one trial of a random training task with the current policy, then train."""
+        t = self.cfg.train
+        task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
+        summary = self.collect_and_store(task, mode="policy")
+        self._accumulate({"train/success": float(summary["success"]), "train/return": summary["returns"][-1],
+                          "train/shaped_return": sum(summary["shaped_returns"])})
+        self.train(t.model_updates_per_iter, t.ac_updates_per_iter)
+        self.counters["iteration"] += 1
+        return summary
+
+    def evaluate(self, task_ids: list[int] | None = None, trials: int | None = None,
+                 deterministic: bool | None = None) -> dict:
+        """Meta-test (Algorithm 2) without learning: trials cycle over the tasks; success of a trial is that of its last episode."""
+        task_ids = list(task_ids if task_ids is not None else self.heldout_tasks)
+        trials = trials if trials is not None else self.cfg.train.eval_trials
+        det = self.cfg.train.eval_deterministic if deterministic is None else deterministic
+        per_task: dict[int, list[bool]] = {}
+        returns = []
+        base = 10**8 + self.cfg.train.seed * 10_007 + 1000 * self.counters["evaluations"]
+        for i in range(trials):
+            task = task_ids[i % len(task_ids)]
+            _, s = self.collect_trial(task, mode="policy", deterministic=det, seed=base + 7 * i)
+            per_task.setdefault(task, []).append(s["success"])
+            returns.append(sum(s["shaped_returns"]))
+        self.counters["evaluations"] += 1
+        n_succ = sum(sum(v) for v in per_task.values())
+        lo, hi = wilson_interval(n_succ, trials)
+        return {"success": n_succ / trials, "successes": n_succ, "trials": trials, "ci95": [lo, hi],
+                "shaped_return": float(np.mean(returns)), "per_task": {int(k): float(np.mean(v)) for k, v in per_task.items()},
+                "env_steps": self.counters["env_steps"], "iteration": self.counters["iteration"]}
+
+    def run(self, progress: bool | None = None) -> dict | None:
+        """Pretrain (once), then iterate to train.iterations; evaluate, log and checkpoint on schedule."""
+        from tqdm import tqdm
+        t = self.cfg.train
+        start = time.monotonic()
+        if not self.counters["pretrained"]:
+            self.pretrain()
+            self.save_checkpoint()
+        show = sys.stderr.isatty() if progress is None else progress
+        last_eval = None
+        with tqdm(total=t.iterations, initial=self.counters["iteration"], disable=not show, desc="meld-train",
+                  unit="it", dynamic_ncols=True) as bar:
+            while self.counters["iteration"] < t.iterations:
+                if t.time_budget_s and time.monotonic() - start > t.time_budget_s:
+                    log.info("time budget of %.0f s spent at iteration %d", t.time_budget_s, self.counters["iteration"])
+                    break
+                self.iteration()
+                it = self.counters["iteration"]
+                bar.update(1)
+                if it % t.log_every == 0:
+                    means = self._flush_scalars()
+                    bar.set_postfix(steps=self.counters["env_steps"], succ=f"{means.get('train/success', 0):.2f}",
+                                    loss=f"{means.get('model/loss', 0):.0f}")
+                if t.image_log_every and it % t.image_log_every == 0 and self.writer is not None:
+                    self._log_reconstruction()
+                if t.eval_every and it % t.eval_every == 0:
+                    last_eval = self._evaluate_and_log()
+                if it % t.checkpoint_every == 0:
+                    self.save_checkpoint()
+        self.save_checkpoint()
+        if self.writer is not None:
+            self.writer.flush()
+        return last_eval
+
+    def _evaluate_and_log(self) -> dict:
+        ev = self.evaluate()
+        self.eval_history.append({k: ev[k] for k in ("success", "successes", "trials", "env_steps", "iteration",
+                                                      "shaped_return")})
+        if self.writer is not None:
+            self.writer.add_scalar("eval/heldout_success", ev["success"], self.counters["env_steps"])
+            self.writer.add_scalar("eval/heldout_shaped_return", ev["shaped_return"], self.counters["env_steps"])
+        log.info("iteration %d, %d env steps: held-out success %.0f%% (%d/%d)", ev["iteration"], ev["env_steps"],
+                 100 * ev["success"], ev["successes"], ev["trials"])
+        return ev
+
+    def _log_reconstruction(self) -> None:
+        b = self._to_torch(self.replay.sample_trials(1, np.random.default_rng(self.counters["iteration"])))
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # logging must not move the training RNG
+            self.model.loss(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
+            images, recon = self.model._last_recon
+        x = images.float().movedim(-1, -3) / 255.0
+        y = (recon + 0.5).clamp(0, 1)
+        grid = torch.cat([torch.cat(list(x[::4]), -1), torch.cat(list(y[::4]), -1)], -2)
+        self.writer.add_image("model/reconstruction", grid, self.counters["env_steps"])
+
+    # ----- checkpoints --------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "latest.pt"
+
+    def state_dict(self) -> dict:
+        rng_np = np.random.get_state()
+        return to_plain({
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "env_id": self.env_id,
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "actor": self.actor.state_dict(),
+            "critic": {"qf1": self.sac.qf1.state_dict(), "qf2": self.sac.qf2.state_dict(),
+                       "qf1_target": self.sac.qf1_target.state_dict(), "qf2_target": self.sac.qf2_target.state_dict(),
+                       "log_alpha": self.sac.log_alpha.detach().clone()},
+            "optimizers": {"model": self.model_opt.state_dict(), **self.sac.optimizer_state()},
+            "counters": dict(self.counters),
+            "eval_history": list(self.eval_history),
+            "rng": {"torch": torch.get_rng_state(), "numpy_global": {"key": rng_np[1].astype(np.int64), "pos": int(rng_np[2]),
+                    "has_gauss": int(rng_np[3]), "cached_gaussian": float(rng_np[4])},
+                    "python": list(random.getstate()[1]), "trainer": self.rng.bit_generator.state,
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        })
+
+    def save_checkpoint(self, path: str | Path | None = None) -> Path:
+        """Networks, optimizers, counters and RNG states, written atomically; returns the path."""
+        return save_atomic(self.state_dict(), path or self.checkpoint_path)
+
+    def load_checkpoint(self, path: str | Path) -> list[str]:
+        """Restore everything from a checkpoint of a compatible config; returns notes on changed/unknown fields."""
+        ckpt = load_raw(path, map_location=self.device)
+        if ckpt["env_id"] != self.env_id:
+            raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
+        saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
+        for sec, cls in SECTIONS.items():
+            notes += [f"unknown config field {u} in the checkpoint: ignored" for u in unknown_fields(saved.get(sec, {}), cls, sec)]
+        require_compatible(saved, now, ARCH_FIELDS, path)
+        for sec in SECTIONS:
+            notes += [f"changed since the checkpoint (new value used): {d}" for d in config_differences(
+                {k: v for k, v in saved.get(sec, {}).items() if k not in ARCH_FIELDS.get(sec, [])},
+                {k: v for k, v in now[sec].items() if k not in ARCH_FIELDS.get(sec, [])}, sec)]
+        self.model.load_state_dict(ckpt["model"])
+        self.actor.load_state_dict(ckpt["actor"])
+        c = ckpt["critic"]
+        for name in ("qf1", "qf2", "qf1_target", "qf2_target"):
+            getattr(self.sac, name).load_state_dict(c[name])
+        with torch.no_grad():
+            self.sac.log_alpha.copy_(c["log_alpha"])
+        self.model_opt.load_state_dict(ckpt["optimizers"]["model"])
+        self.sac.load_optimizer_state(ckpt["optimizers"])
+        self.counters.update({k: int(v) for k, v in ckpt["counters"].items()})
+        self.eval_history = list(ckpt["eval_history"])
+        r = ckpt["rng"]
+        torch.set_rng_state(r["torch"].cpu())
+        g = r["numpy_global"]
+        np.random.set_state(("MT19937", g["key"].numpy().astype(np.uint32), g["pos"], g["has_gauss"], g["cached_gaussian"]))
+        random.setstate((3, tuple(r["python"]), None))
+        self.rng.bit_generator.state = r["trainer"]
+        if r["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(r["cuda"])
+        for n in notes:
+            log.warning("%s", n)
+        return notes
+
+    def open_replay(self) -> None:
+        """Load every complete episode file of the run folder (skipped files are reported)."""
+        self.replay.open()
+
+    def maybe_resume(self) -> bool:
+        """Open the replay and, when RUN/checkpoints/latest.pt exists, restore from it; True if resumed."""
+        self.open_replay()
+        if self.checkpoint_path.exists():
+            self.load_checkpoint(self.checkpoint_path)
+            return True
+        return False

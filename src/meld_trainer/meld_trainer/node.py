@@ -1,0 +1,367 @@
+"""The `trainer` node: MELD's meta-training (Algorithm 1) over ROS.
+
+Usage (the launch files and `meld-launch` start it for you):
+    trainer_node --ros-args -r __node:=trainer -p run_dir:=runs/sim -p config:=paper
+
+For every trial it picks a task, publishes it on `task` (latched: the reward node and the sim
+need the goal port), moves the reset rig (`rig/goto_task`, waits for `rig/arrived` with the
+measured pose), homes the arm (`pid_bridge/home`), asks the policy node for each episode of the
+trial (`policy/start`, answered on `episodes`), ingests the episode files, trains, and writes and
+announces a checkpoint (`checkpoint`, latched). Held-out tasks are evaluated every `eval_every`
+iterations with deterministic actions; those episodes go to <run_dir>/eval and never into the
+replay. After any restart it resumes from the newest checkpoint and every episode file in the
+run folder: nothing written is lost, and episode indices continue after the largest on disk, so
+nothing is duplicated. The work runs on its own thread; the executor only moves messages.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from std_msgs.msg import Int32, String
+from std_srvs.srv import Trigger
+
+from meld_policy.episode_io import parse_filename, scan_episodes
+from meld_policy.episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
+from widowx_bringup.ros.node_main import run_node, stop_process
+from widowx_bringup.ros.params import declare_config
+from widowx_bringup.ros.qos import COMMAND, EVENTS, LATCHED
+
+from .config import ConfigError, build_config
+from .envs import is_sparse, make_env
+from .meta_train import wilson_interval
+
+
+class Stopping(Exception):
+    """The node is shutting down: leave the work loop."""
+
+
+@dataclass
+class TrainerNodeConfig:
+    """Parameters of the trainer node."""
+
+    run_dir: str = "runs/sim"
+    """Run folder: episodes/, eval/, checkpoints/, tb/. Started again with the same folder, it resumes."""
+    config: str = "paper"
+    """Training config: a meld-train preset (paper, reference, smoke, point) or a YAML file."""
+    overrides: str = ""
+    """Space-separated section.field=value overrides, as on meld-train's command line."""
+    env_id: str = "WidowXInsert-v0"
+    """Task family: WidowXInsert-v0 (shaped reward, 1-episode trials) or WidowXInsertSparse-v0
+    (the model reads the sparse link signal; 2-episode trials)."""
+    episode_steps: int = 40
+    """Actions per episode (40 at 3.3 Hz is 12 s)."""
+    use_rig: bool = True
+    """Move the reset rig for each task; false: only publish `task` (the sim jumps there)."""
+    rig_timeout: float = 90.0
+    """Deadline for the rig to confirm arrival, s."""
+    home_timeout: float = 40.0
+    """Deadline for the arm to reach home, s."""
+    episode_margin: float = 30.0
+    """An episode gets steps / 3.3 Hz plus this margin before it counts as lost, s."""
+    keep_checkpoints: int = 3
+    """Numbered checkpoints kept besides latest.pt."""
+
+    def __post_init__(self) -> None:
+        if self.episode_steps < 1:
+            raise ValueError("episode_steps must be >= 1")
+        if self.keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be >= 1")
+
+
+class TrainerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("trainer")
+        self.config = cfg = declare_config(self, TrainerNodeConfig)
+        try:
+            self.run_config = build_config(cfg.config, cfg.overrides.split())
+        except ConfigError as exc:
+            raise ValueError(f"parameter config={cfg.config!r} overrides={cfg.overrides!r}: {exc}") from exc
+        self.run_dir = Path(cfg.run_dir).resolve()
+        group = ReentrantCallbackGroup()
+        self.task_pub = self.create_publisher(Int32, "task", LATCHED)
+        self.goto_pub = self.create_publisher(Int32, "rig/goto_task", COMMAND)
+        self.start_pub = self.create_publisher(String, "policy/start", COMMAND)
+        self.ckpt_pub = self.create_publisher(String, "checkpoint", LATCHED)
+        self.progress_pub = self.create_publisher(String, "trainer/progress", LATCHED)
+        self.create_subscription(Int32, "rig/arrived", self._on_arrived, COMMAND, callback_group=group)
+        self.create_subscription(String, "rig/goto_failed", self._on_goto_failed, COMMAND, callback_group=group)
+        self.create_subscription(String, "episodes", self._on_episode, EVENTS, callback_group=group)
+        self.create_subscription(String, "policy/state", self._on_policy_state, LATCHED, callback_group=group)
+        self.home_client = self.create_client(Trigger, "pid_bridge/home", callback_group=group)
+        self.rig_home_client = self.create_client(Trigger, "rig/home", callback_group=group)
+        self._cv = threading.Condition()
+        self._arrived: list[int] = []
+        self._goto_failed: list[str] = []
+        self._reports: dict[int, EpisodeReport] = {}
+        self._policy_state = ""
+        self._stop = threading.Event()
+        self.failed: str | None = None
+        self.trainer = None
+        self._worker = threading.Thread(target=self._work, name="trainer", daemon=True)
+        self._worker.start()
+
+    # --- message plumbing -------------------------------------------------------------------
+    def _notify(self, fn) -> None:
+        with self._cv:
+            fn()
+            self._cv.notify_all()
+
+    def _on_arrived(self, msg: Int32) -> None:
+        self._notify(lambda: self._arrived.append(int(msg.data)))
+
+    def _on_goto_failed(self, msg: String) -> None:
+        self._notify(lambda: self._goto_failed.append(msg.data))
+
+    def _on_policy_state(self, msg: String) -> None:
+        self._notify(lambda: setattr(self, "_policy_state", msg.data))
+
+    def _on_episode(self, msg: String) -> None:
+        try:
+            report = EpisodeReport.from_json(msg.data)
+        except ProtocolError as exc:
+            self.get_logger().error(f"unreadable report on episodes: {exc}")
+            return
+        self._notify(lambda: self._reports.__setitem__(report.episode_index, report))
+
+    def _wait(self, predicate, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        logged = False
+        with self._cv:
+            while True:
+                value = predicate()
+                if value:
+                    return value
+                if self._stop.is_set():
+                    raise Stopping()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {what} within {timeout:.0f} s")
+                if not logged and timeout - left > 5.0:
+                    self.get_logger().info(f"waiting for {what} (deadline {timeout:.0f} s)")
+                    logged = True
+                self._cv.wait(min(left, 1.0))
+
+    def _publish_when_heard(self, publisher, msg, timeout: float, listener: str) -> None:
+        """Publish a one-off command only once someone listens: a command sent before discovery
+        has matched the subscriber is lost (volatile QoS), and the trainer would wait for nothing."""
+        deadline = time.monotonic() + timeout
+        while publisher.get_subscription_count() == 0:
+            if self._stop.is_set():
+                raise Stopping()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nobody subscribes to {publisher.topic_name} within {timeout:.0f} s: is the "
+                                   f"{listener} running (in this namespace and ROS_DOMAIN_ID)?")
+            self.get_logger().info(f"waiting for the {listener} to subscribe to {publisher.topic_name}",
+                                   throttle_duration_sec=10.0)
+            time.sleep(0.1)
+        publisher.publish(msg)
+
+    def _call(self, client, timeout: float, what: str) -> Trigger.Response:
+        deadline = time.monotonic() + timeout
+        while not client.wait_for_service(timeout_sec=1.0):
+            if self._stop.is_set():
+                raise Stopping()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service {client.srv_name} for {what} not available within {timeout:.0f} s")
+            self.get_logger().info(f"waiting for service {client.srv_name} ({what})", throttle_duration_sec=10.0)
+        future = client.call_async(Trigger.Request())
+        while not future.done():
+            if self._stop.is_set():
+                raise Stopping()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: {client.srv_name} did not answer within {timeout:.0f} s")
+            time.sleep(0.05)
+        return future.result()
+
+    # --- one trial over ROS -----------------------------------------------------------------
+    def _move_rig(self, task_id: int) -> None:
+        cfg = self.config
+        for attempt in (1, 2):
+            with self._cv:
+                self._arrived.clear()
+                self._goto_failed.clear()
+            self._publish_when_heard(self.goto_pub, Int32(data=task_id), cfg.rig_timeout, "reset_rig node")
+            try:
+                outcome = self._wait(lambda: ("ok" if task_id in self._arrived else
+                                              next((f for f in self._goto_failed if f.startswith(f"task {task_id}:")), None)),
+                                     cfg.rig_timeout, f"the reset rig to confirm task {task_id}")
+            except TimeoutError as exc:
+                outcome = str(exc)
+            if outcome == "ok":
+                return
+            self.get_logger().warn(f"rig: {outcome}; homing the rig and trying again" if attempt == 1 else f"rig: {outcome}")
+            if attempt == 1:
+                result = self._call(self.rig_home_client, cfg.rig_timeout, "homing the reset rig")
+                if not result.success:
+                    self.get_logger().error(f"rig homing failed: {result.message}")
+        raise RuntimeError(f"the reset rig could not reach task {task_id}; see the reset_rig node's log")
+
+    def _run_trial(self, task_id: int, mode: str, deterministic: bool, out_dir: str) -> list[EpisodeReport]:
+        cfg = self.config
+        self.task_pub.publish(Int32(data=task_id))
+        if cfg.use_rig:
+            self._move_rig(task_id)
+        num_parts = self.trainer.episodes_per_trial
+        trial = self._next_trial
+        self._next_trial += 1
+        reports = []
+        for part in range(1, num_parts + 1):
+            result = self._call(self.home_client, cfg.home_timeout, "homing the arm")
+            if not result.success:
+                raise RuntimeError(f"the arm did not reach home: {result.message}")
+            self._wait(lambda: self._policy_state == "idle", cfg.episode_margin, "the policy node to be idle")
+            request = EpisodeRequest(episode_index=self._next_episode, task_id=task_id, trial_index=trial, part=part,
+                                     num_parts=num_parts, steps=cfg.episode_steps, mode=mode,
+                                     deterministic=deterministic, out_dir=out_dir,
+                                     reward_input="sparse" if is_sparse(cfg.env_id) else "shaped")
+            self._next_episode += 1
+            self._publish_when_heard(self.start_pub, String(data=request.to_json()), cfg.episode_margin, "policy node")
+            timeout = cfg.episode_steps / 3.3 + cfg.episode_margin
+            report = self._wait(lambda: self._reports.pop(request.episode_index, None), timeout,
+                                f"episode {request.episode_index} from the policy node")
+            if report.aborted:
+                raise RuntimeError(f"episode {request.episode_index} abandoned by the policy: {report.aborted}")
+            reports.append(report)
+        return reports
+
+    # --- the training loop ------------------------------------------------------------------
+    def _setup(self) -> None:
+        from .meta_train import MetaTrainer  # torch: imported on the worker, the node is up already
+
+        cfg = self.config
+        # An episode still in flight from before a restart lands first, so the scan below sees it.
+        self._wait(lambda: self._policy_state == "idle", cfg.episode_steps / 3.3 + cfg.episode_margin + 30.0,
+                   "the policy node (idle, any episode in flight written)")
+        env = make_env(cfg.env_id, cameras=False, max_episode_steps=cfg.episode_steps)  # spaces and task ids only
+        self.trainer = MetaTrainer(self.run_config, cfg.env_id, self.run_dir, env=env)
+        resumed = self.trainer.maybe_resume()
+        for note in self.trainer.replay.skipped:
+            self.get_logger().warn(f"skipped: {note}")
+        metas = scan_episodes(self.run_dir / "episodes")[0] + scan_episodes(self.run_dir / "eval")[0]
+        self._next_episode = max((m.episode_index for m in metas), default=-1) + 1
+        self._next_trial = max((m.trial_index for m in metas), default=-1) + 1
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump({"env_id": cfg.env_id, **self.run_config.to_dict()},
+                                                                 sort_keys=False))
+        c = self.trainer.counters
+        self.get_logger().info(
+            f"{'resumed' if resumed else 'new run'} in {self.run_dir}: iteration {c['iteration']}, "
+            f"{self.trainer.replay.num_trials()} trials ({c['env_steps']} env steps) in replay, "
+            f"next episode {self._next_episode}")
+        if resumed:
+            self.ckpt_pub.publish(String(data=str(self.trainer.checkpoint_path)))
+
+    def _ingest(self, reports: list[EpisodeReport]) -> None:
+        for r in reports:
+            if not self.trainer.ingest_episode(r.path):
+                raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
+        self.get_logger().info(f"ingested {len(reports)} episode file(s): {', '.join(Path(r.path).name for r in reports)}")
+
+    def _checkpoint(self) -> None:
+        it = self.trainer.counters["iteration"]
+        path = self.trainer.save_checkpoint(self.run_dir / "checkpoints" / f"ckpt_{it:06d}.pt")
+        latest = self.trainer.checkpoint_path
+        tmp = latest.with_name(f".{latest.name}.link")
+        tmp.unlink(missing_ok=True)
+        os.link(path, tmp)
+        os.replace(tmp, latest)  # latest.pt always names a complete checkpoint
+        numbered = sorted(latest.parent.glob("ckpt_*.pt"))
+        for old in numbered[:-self.config.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        self.ckpt_pub.publish(String(data=str(path)))
+        self.get_logger().info(f"checkpoint written and announced: {path}")
+
+    def _evaluate(self) -> dict:
+        t = self.run_config.train
+        tasks = self.trainer.heldout_tasks
+        per_task: dict[int, list[bool]] = {}
+        for i in range(t.eval_trials):
+            task = tasks[i % len(tasks)]
+            reports = self._run_trial(task, "policy", t.eval_deterministic, "eval")
+            per_task.setdefault(task, []).append(reports[-1].success)
+        n = sum(len(v) for v in per_task.values())
+        k = sum(sum(v) for v in per_task.values())
+        lo, hi = wilson_interval(k, n)
+        result = {"iteration": self.trainer.counters["iteration"], "env_steps": self.trainer.counters["env_steps"],
+                  "success": k / n, "successes": k, "trials": n, "ci95": [lo, hi]}
+        self.trainer.eval_history.append(result)
+        if self.trainer.writer is not None:
+            self.trainer.writer.add_scalar("eval/heldout_success", k / n, result["env_steps"])
+        self.get_logger().info(f"held-out success {100 * k / n:.0f}% ({k}/{n} trials, 95% CI "
+                               f"{100 * lo:.0f}-{100 * hi:.0f}%) after {result['env_steps']} env steps")
+        return result
+
+    def _progress(self, text: str, **fields) -> None:
+        self.get_logger().info(text)
+        self.progress_pub.publish(String(data=json.dumps({"message": text, **fields})))
+
+    def _work(self) -> None:
+        try:
+            self._setup()
+            t = self.run_config.train
+            tr = self.trainer
+            if not tr.counters["pretrained"]:
+                target = -(-t.pretrain_episodes // tr.episodes_per_trial)
+                while tr.replay.num_trials() < target:
+                    task = tr.train_tasks[self._next_trial % len(tr.train_tasks)]
+                    self._ingest(self._run_trial(task, "random", False, "episodes"))
+                    self._progress(f"pretraining data: {tr.replay.num_trials()}/{target} random trials",
+                                   phase="pretrain", trials=tr.replay.num_trials())
+                tr.train(t.pretrain_model_updates, 0)
+                tr.counters["pretrained"] = 1
+                self._progress(f"model pretrained with {t.pretrain_model_updates} updates", phase="pretrained")
+                self._checkpoint()
+            while tr.counters["iteration"] < t.iterations and not self._stop.is_set():
+                task = tr.train_tasks[int(tr.rng.integers(len(tr.train_tasks)))]
+                reports = self._run_trial(task, "policy", False, "episodes")
+                self._ingest(reports)
+                stats = tr.train(t.model_updates_per_iter, t.ac_updates_per_iter)
+                tr.counters["iteration"] += 1
+                it = tr.counters["iteration"]
+                self._progress(
+                    f"iteration {it}/{t.iterations}: task {task} {'success' if reports[-1].success else 'no success'}, "
+                    f"shaped return {sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
+                    f"model loss {stats.get('model/loss', float('nan')):.1f}",
+                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success)
+                if t.eval_every and it % t.eval_every == 0:
+                    self._evaluate()
+                if it % t.checkpoint_every == 0:
+                    self._checkpoint()
+            if self._stop.is_set():
+                return
+            self._checkpoint()
+            self._progress(f"meta-training finished after {tr.counters['iteration']} iterations", phase="done")
+            stop_process()  # done: the node exits with code 0 and the runner ends the graph
+        except Stopping:
+            pass
+        except Exception as exc:  # report once, clearly, and exit non-zero so the runner notices
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self.get_logger().fatal(f"meta-training stopped: {self.failed}")
+            stop_process()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        with self._cv:
+            self._cv.notify_all()
+
+    def on_shutdown(self) -> None:
+        self.request_stop()
+        self._worker.join(timeout=10.0)
+        if self.trainer is not None and self.trainer.writer is not None:
+            self.trainer.writer.flush()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(TrainerNode, args, threads=2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

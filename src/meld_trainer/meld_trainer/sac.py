@@ -1,0 +1,102 @@
+"""SAC on belief features: two Q networks with Polyak targets, the tanh-Gaussian actor, entropy tuning.
+
+The features come from the model under torch.no_grad() (see MetaTrainer.ac_batch): no actor-critic
+gradient reaches the model. Actions here are normalised to [-1, 1] (env action / action_scale).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from meld_policy.actor import Actor
+from meld_policy.networks import mlp
+
+from .config import SACConfig
+
+
+class QNetwork(nn.Module):
+    """Q(b, a) for belief features b and normalised action a."""
+
+    def __init__(self, feature_dim: int, action_dim: int, cfg: SACConfig):
+        super().__init__()
+        self.net = mlp(feature_dim + action_dim, 1, cfg.hidden_dim, cfg.hidden_layers, act=nn.ReLU)
+
+    def forward(self, b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([b, a], dim=-1)).squeeze(-1)
+
+
+class SAC(nn.Module):
+    """Holds actor, qf1, qf2, their targets, log_alpha and the three optimizers."""
+
+    def __init__(self, actor: Actor, feature_dim: int, cfg: SACConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.actor = actor
+        A = actor.action_dim
+        self.qf1 = QNetwork(feature_dim, A, cfg)
+        self.qf2 = QNetwork(feature_dim, A, cfg)
+        self.qf1_target = copy.deepcopy(self.qf1).requires_grad_(False)
+        self.qf2_target = copy.deepcopy(self.qf2).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(cfg.init_alpha)))))
+        self.target_entropy = float(-A if cfg.target_entropy is None else cfg.target_entropy)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr)
+        self.critic_opt = torch.optim.Adam(list(self.qf1.parameters()) + list(self.qf2.parameters()), lr=cfg.critic_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.exp().detach()
+
+    def td_error(self, b, a, r, b_next, not_done) -> torch.Tensor:
+        """Mean squared TD error of both Q networks on a batch (for tests and logging)."""
+        with torch.no_grad():
+            q_target = self._q_target(r, b_next, not_done)
+            return 0.5 * (((self.qf1(b, a) - q_target) ** 2).mean() + ((self.qf2(b, a) - q_target) ** 2).mean())
+
+    def _q_target(self, r, b_next, not_done) -> torch.Tensor:
+        a_next, log_pi_next = self.actor.sample(b_next)
+        q_next = torch.min(self.qf1_target(b_next, a_next), self.qf2_target(b_next, a_next)) - self.alpha * log_pi_next
+        return r + self.cfg.gamma * not_done * q_next
+
+    def update(self, b: torch.Tensor, a: torch.Tensor, r: torch.Tensor, b_next: torch.Tensor,
+               not_done: torch.Tensor) -> dict[str, float]:
+        """One SAC step on transitions (b_t, a_t, r_{t+1}, b_{t+1}); returns scalars for logging."""
+        # Critic: Q(b_t, a_t) -> r_{t+1} + gamma * (min Q_target(b_{t+1}, a') - alpha log pi(a' | b_{t+1})).
+        with torch.no_grad():
+            q_target = self._q_target(r, b_next, not_done)
+        qf1_loss = F.mse_loss(self.qf1(b, a), q_target)
+        qf2_loss = F.mse_loss(self.qf2(b, a), q_target)
+        self.critic_opt.zero_grad(set_to_none=True)
+        (qf1_loss + qf2_loss).backward()
+        self.critic_opt.step()
+        # Actor: minimise alpha log pi(a | b_t) - min Q(b_t, a), a reparameterised.
+        a_pi, log_pi = self.actor.sample(b)
+        q_pi = torch.min(self.qf1(b, a_pi), self.qf2(b, a_pi))
+        actor_loss = (self.alpha * log_pi - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        # Temperature: keep the policy's entropy near the target.
+        alpha_loss = -(self.log_alpha * (log_pi.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        with torch.no_grad():
+            for net, target in ((self.qf1, self.qf1_target), (self.qf2, self.qf2_target)):
+                for p, p_t in zip(net.parameters(), target.parameters()):
+                    p_t.lerp_(p, self.cfg.tau)
+        return {"sac/qf1_loss": qf1_loss.item(), "sac/qf2_loss": qf2_loss.item(), "sac/actor_loss": actor_loss.item(),
+                "sac/alpha": self.alpha.item(), "sac/alpha_loss": alpha_loss.item(), "sac/entropy": -log_pi.mean().item(),
+                "sac/q_mean": q_pi.mean().item()}
+
+    def optimizer_state(self) -> dict:
+        return {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict(),
+                "alpha": self.alpha_opt.state_dict()}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.actor_opt.load_state_dict(state["actor"])
+        self.critic_opt.load_state_dict(state["critic"])
+        self.alpha_opt.load_state_dict(state["alpha"])

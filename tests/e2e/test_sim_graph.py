@@ -1,0 +1,121 @@
+"""The whole sim graph started the way a user starts it (`meld-launch sim --config smoke`), watched
+from outside over DDS: what a user would look at to know the stack works."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Int32, String
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
+from graph_harness import ProbeNode  # noqa: E402
+
+from meld_policy.episode_protocol import EpisodeReport  # noqa: E402
+from widowx_bringup.ros.qos import EVENTS, LATCHED, SENSOR  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+DURATION = 60.0
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def rate_between(times: list[float], start: float, end: float) -> float:
+    inside = [t for t in times if start <= t <= end]
+    return (len(inside) - 1) / (inside[-1] - inside[0]) if len(inside) > 2 else 0.0
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke_run")
+    probe = ProbeNode("e2e_probe")
+    seen = {
+        "scene": probe.collect(Image, "scene_camera/image_raw", SENSOR),
+        "wrist": probe.collect(Image, "wrist_camera/image_raw", SENSOR),
+        "diag": probe.collect(DiagnosticArray, "/diagnostics", RELIABLE),
+        "arrived": probe.collect(Int32, "rig/arrived", RELIABLE),
+        "pose": probe.collect(PoseStamped, "rig/pose", RELIABLE),
+        "episodes": probe.collect(String, "episodes", EVENTS),
+        "loaded": probe.collect(String, "policy/loaded_checkpoint", LATCHED),
+    }
+    log = run_dir / "meld-launch.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "meld-launch"), "sim", "--config", "smoke",
+                                 "--duration", str(DURATION), "--run-dir", str(run_dir)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = proc.wait(timeout=DURATION + 120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            pytest.fail(f"meld-launch did not stop within {DURATION + 120:.0f} s; see {log}")
+    time.sleep(1.0)
+    probe.close()
+    yield {"code": code, "log": log.read_text(), "run_dir": run_dir, "seen": seen, "start": start}
+
+
+def test_runner_exits_cleanly_and_leaves_nothing_running(smoke):
+    assert smoke["code"] == 0, smoke["log"][-3000:]
+    assert "all processes stopped" in smoke["log"]
+    pids = [int(p) for p in re.findall(r"started \S+.*? pid (\d+)", smoke["log"])]
+    assert len(pids) >= 7, "expected the emulator and six nodes"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_both_cameras_publish_at_their_rate(smoke):
+    start = smoke["start"]
+    for camera in ("scene", "wrist"):
+        times = [t for t, _ in smoke["seen"][camera]]
+        assert times, f"no {camera} camera images"
+        rate = rate_between(times, start + 20, start + DURATION - 5)
+        assert rate > 0.8 * 15.0, f"{camera} camera at {rate:.1f} Hz, configured 15 Hz"
+        msg = smoke["seen"][camera][-1][1]
+        assert (msg.height, msg.width, msg.encoding) == (64, 64, "rgb8")
+
+
+def test_policy_loop_holds_3_3_hz(smoke):
+    statuses = [s for _, d in smoke["seen"]["diag"] for s in d.status if s.name == "policy: control loop"]
+    assert statuses, "the policy published no loop diagnostics"
+    values = {kv.key: float(kv.value) for kv in statuses[-1].values}
+    assert values["ticks"] >= 66, f"only {values['ticks']} ticks: less than 20 s of the loop"
+    assert abs(values["rate_hz"] - 3.3) <= 0.33, f"policy loop at {values['rate_hz']:.2f} Hz (3.3 Hz +-10%)"
+
+
+def test_rig_moves_to_the_requested_task_through_the_emulator(smoke):
+    assert smoke["seen"]["arrived"], "the rig never confirmed arrival at a task"
+    xs = {round(m.pose.position.x, 4) for _, m in smoke["seen"]["pose"]}
+    assert len(xs) > 2, "the rig's measured pose never changed"
+    assert re.search(r"task \d+ reached: X=", smoke["log"])
+
+
+def test_episode_files_land_and_the_trainer_ingests_them(smoke):
+    reports = [EpisodeReport.from_json(m.data) for _, m in smoke["seen"]["episodes"]]
+    written = [r for r in reports if r.path]
+    assert len(written) >= 4, f"{len(written)} episodes reported"
+    for r in written:
+        assert Path(r.path).is_file() and Path(r.path).parent.parent == smoke["run_dir"]
+    # Only the episode cut off by the end of the run may be abandoned.
+    assert not [r for r in reports if r.aborted and r.aborted != "policy node stopped"], [r.aborted for r in reports]
+    ingested = re.findall(r"\[trainer\].*ingested 1 episode file\(s\): (\S+)", smoke["log"])
+    assert {Path(r.path).name for r in written if "/episodes/" in r.path} >= set(ingested) and len(ingested) >= 4
+
+
+def test_checkpoint_is_written_and_the_policy_loads_it(smoke):
+    loaded = [m.data for _, m in smoke["seen"]["loaded"]]
+    assert loaded, "the policy never reported loading a checkpoint"
+    assert Path(loaded[-1]).is_file() and Path(loaded[-1]).parent == smoke["run_dir"] / "checkpoints"
+    assert (smoke["run_dir"] / "checkpoints" / "latest.pt").is_file()
+    assert "[policy]" in smoke["log"] and f"loaded checkpoint {loaded[0]}" in smoke["log"]
+    # Policy episodes after the first checkpoint act with it.
+    reports = [EpisodeReport.from_json(m.data) for _, m in smoke["seen"]["episodes"]]
+    assert any(r.checkpoint for r in reports)

@@ -1,0 +1,141 @@
+"""Latent model: shapes, the analytic KL, the ELBO's gradients, and filter == batch posterior."""
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from meld_policy.config import ConfigError, ModelConfig
+from meld_policy.filter import BeliefFilter
+from meld_policy.model import LatentModel, gaussian_kl
+
+torch.set_num_threads(1)
+
+
+def tiny(**kw) -> ModelConfig:
+    base = dict(image_width=64, action_dim=2, base_depth=4, z1_dim=6, z2_dim=10, hidden_dim=16)
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def random_trial(cfg, B=3, L=9, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (B, L, 64, cfg.image_width, 3), dtype=torch.uint8, generator=g)
+    actions = torch.randn(B, L - 1, cfg.action_dim, generator=g)
+    rewards = torch.randn(B, L, generator=g)
+    return images, actions, rewards
+
+
+@pytest.mark.parametrize("width", [64, 128])
+def test_shapes(width):
+    cfg = tiny(image_width=width)
+    m = LatentModel(cfg)
+    images, actions, rewards = random_trial(cfg)
+    assert m.encode(images).shape == (3, 9, 8 * cfg.base_depth)
+    steps = m.posterior(images, actions, rewards)
+    assert len(steps) == 9
+    assert steps[0].z1.shape == (3, cfg.z1_dim) and steps[0].z2.shape == (3, cfg.z2_dim)
+    assert m.features(images, actions, rewards).shape == (3, 9, cfg.feature_dim)
+    z = torch.cat([steps[4].z1, steps[4].z2], -1)
+    assert m.decoder(z).shape == (3, 3, 64, width)
+    loss, stats = m.loss(images, actions, rewards, rewards)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    assert {"model/kl_z1", "model/log_px", "model/log_pr"} <= set(stats)
+
+
+def test_paper_default_sizes():
+    cfg = ModelConfig()
+    m = LatentModel(cfg)
+    convs = [l for l in m.encoder.net if isinstance(l, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 256, 256]
+    assert [c.kernel_size for c in convs] == [(5, 5), (3, 3), (3, 3), (3, 3), (4, 8)]
+    assert cfg.feature_dim == 2 * (32 + 256)
+    # Reward tiled 32 times enters only the z1 posteriors.
+    assert m.z1_posterior_first.net[0].in_features == 256 + 32
+    assert m.z1_prior.net[0].in_features == 256 + 5
+
+
+def test_kl_matches_torch_distributions():
+    g = torch.Generator().manual_seed(1)
+    mq, mp = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    sq, sp = torch.rand(7, 5, generator=g) + 0.1, torch.rand(7, 5, generator=g) + 0.1
+    ref = kl_divergence(Normal(mq, sq), Normal(mp, sp)).sum(-1)
+    torch.testing.assert_close(gaussian_kl(mq, sq, mp, sp), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_reward_switch_changes_only_the_posterior_input():
+    meld, slac = LatentModel(tiny(reward_input=True)), LatentModel(tiny(reward_input=False))
+    assert meld.z1_posterior.net[0].in_features - slac.z1_posterior.net[0].in_features == 32
+    assert meld.z1_prior.net[0].in_features == slac.z1_prior.net[0].in_features
+    # SLAC ignores the reward: its posterior is the same for any reward sequence.
+    cfg = tiny(reward_input=False)
+    images, actions, rewards = random_trial(cfg)
+    eps1, eps2 = torch.randn(3, 9, cfg.z1_dim), torch.randn(3, 9, cfg.z2_dim)
+    f1 = torch.stack([s.features() for s in slac.posterior(images, actions, rewards, eps1, eps2)], 1)
+    f2 = torch.stack([s.features() for s in slac.posterior(images, actions, rewards * 5 + 1, eps1, eps2)], 1)
+    torch.testing.assert_close(f1, f2)
+    g1 = torch.stack([s.features() for s in meld.posterior(images, actions, rewards, eps1, eps2)], 1)
+    g2 = torch.stack([s.features() for s in meld.posterior(images, actions, rewards * 5 + 1, eps1, eps2)], 1)
+    assert not torch.allclose(g1, g2)
+
+
+def test_reward_target_is_separate_from_reward_input():
+    """Sparse tasks: the model reads one reward and reconstructs another (Appendix C)."""
+    cfg = tiny()
+    m = LatentModel(cfg)
+    images, actions, rewards = random_trial(cfg)
+    torch.manual_seed(0)
+    _, s1 = m.loss(images, actions, rewards, rewards)
+    torch.manual_seed(0)
+    _, s2 = m.loss(images, actions, rewards, rewards + 3.0)
+    assert s1["model/kl_z1"] == s2["model/kl_z1"]
+    assert s1["model/log_pr"] > s2["model/log_pr"] + 1.0
+
+
+def test_filter_step_equals_batch_posterior():
+    """The online filter, one frame at a time across a 2-episode trial, equals batch inference to 1e-5."""
+    cfg = tiny()
+    torch.manual_seed(3)
+    m = LatentModel(cfg).eval()
+    B, L = 2, 2 * 6
+    images, actions, rewards = random_trial(cfg, B=B, L=L, seed=4)
+    actions[:, 5] = 0.0  # the episode boundary inside the trial carries no action
+    eps1, eps2 = torch.randn(B, L, cfg.z1_dim), torch.randn(B, L, cfg.z2_dim)
+    with torch.no_grad():
+        batch = torch.stack([s.features() for s in m.posterior(images, actions, rewards, eps1, eps2)], 1)
+    filt = BeliefFilter(m)
+    belief = None
+    for t in range(L):
+        belief = filt.step(belief, images[:, t].numpy(), rewards[:, t], actions[:, t - 1] if t else None,
+                           is_first=(t == 0), eps1=eps1[:, t], eps2=eps2[:, t])
+        assert belief.t == t
+        torch.testing.assert_close(belief.features, batch[:, t], rtol=1e-5, atol=1e-5)
+
+
+def test_filter_single_image_and_reset():
+    cfg = tiny(image_width=128)
+    m = LatentModel(cfg)
+    filt = BeliefFilter(m)
+    img = np.zeros((64, 128, 3), np.uint8)
+    b = filt.step(None, img, 0.0, None, is_first=True)
+    assert b.features.shape == (1, cfg.feature_dim)
+    b = filt.step(b, img, -0.5, np.zeros(2, np.float32), is_first=False)
+    assert b.t == 1
+    b = filt.step(b, img, 0.0, np.zeros(2, np.float32), is_first=True)
+    assert b.t == 0
+
+
+def test_elbo_gradients_reach_every_model_part():
+    cfg = tiny()
+    m = LatentModel(cfg)
+    images, actions, rewards = random_trial(cfg)
+    loss, _ = m.loss(images, actions, rewards, rewards)
+    loss.backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+
+def test_config_checks_say_the_fix():
+    with pytest.raises(ConfigError, match="image_width"):
+        ModelConfig(image_width=100)
+    with pytest.raises(ConfigError, match="z1_dim"):
+        ModelConfig(z1_dim=0)

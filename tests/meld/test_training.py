@@ -1,0 +1,154 @@
+"""SAC, the stop-gradient, checkpoints (weights_only, refusal of incompatible configs) and exact resume."""
+import copy
+
+import pytest
+import torch
+
+from meld_policy.actor import Actor
+from meld_policy.checkpoint import CheckpointError, load_policy, load_raw, save_atomic
+from meld_policy.config import ActorConfig, ConfigError
+from meld_trainer.config import SACConfig, apply_overrides, build_config, preset_names, read_config_file
+from meld_trainer.meta_train import MetaTrainer, wilson_interval
+from meld_trainer.sac import SAC
+
+torch.set_num_threads(1)
+
+
+def smoke_trainer(run_dir, *overrides, env_id="PointGoal-v0"):
+    cfg = build_config("smoke", ["train.seed=3", *overrides])
+    return MetaTrainer(cfg, env_id, run_dir, tensorboard=False)
+
+
+def test_sac_update_lowers_td_error_on_a_fixed_batch():
+    torch.manual_seed(0)
+    F, A, N = 12, 2, 256
+    sac = SAC(Actor(ActorConfig(hidden_dim=64, action_scale=(1.0, 1.0)), F), F, SACConfig(hidden_dim=64))
+    b, a = torch.randn(N, F), torch.rand(N, A) * 2 - 1
+    r, b_next, not_done = torch.randn(N), torch.randn(N, F), torch.ones(N)
+
+    def td():
+        torch.manual_seed(123)  # the same next-action samples for both measurements
+        return sac.td_error(b, a, r, b_next, not_done).item()
+
+    before = td()
+    for _ in range(10):
+        stats = sac.update(b, a, r, b_next, not_done)
+    after = td()
+    assert after < 0.9 * before, (before, after)
+    assert stats["sac/alpha"] < 1.0  # alpha starts at 1 and moves
+    # Target networks trail the online ones (Polyak, tau = 0.005).
+    assert not torch.equal(sac.qf1.net[0].weight, sac.qf1_target.net[0].weight)
+
+
+def test_actor_log_prob_and_bounds():
+    torch.manual_seed(0)
+    actor = Actor(ActorConfig(hidden_dim=32, action_scale=(2.0, 0.5)), 8)
+    a, log_pi = actor.sample(torch.randn(64, 8))
+    assert a.abs().max() <= 1.0 and log_pi.shape == (64,) and torch.isfinite(log_pi).all()
+    act = actor.act(torch.randn(8), deterministic=True)
+    assert act.shape == (2,) and abs(act[0]) <= 2.0 and abs(act[1]) <= 0.5
+
+
+def test_actor_critic_gradients_never_reach_the_model(tmp_path):
+    tr = smoke_trainer(tmp_path)
+    tr.pretrain()
+    before = copy.deepcopy(tr.model.state_dict())
+    for p in tr.model.parameters():
+        p.grad = None
+    tr.ac_update()
+    assert all(p.grad is None for p in tr.model.parameters())
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    b_t, a_t, r, b_next, not_done = tr.ac_batch()
+    assert not b_t.requires_grad and b_t.shape[1] == tr.cfg.model.feature_dim
+    assert a_t.abs().max() <= 1.0
+
+
+def test_checkpoint_loads_weights_only_and_as_a_policy(tmp_path):
+    tr = smoke_trainer(tmp_path)
+    tr.pretrain()
+    path = tr.save_checkpoint()
+    ckpt = torch.load(path, weights_only=True)
+    assert ckpt["format_version"] == 1 and ckpt["config"]["model"]["z1_dim"] == 8
+    assert not list(path.parent.glob("*.tmp"))
+    pol = load_policy(path)
+    b = pol.filter.step(None, tr.env.reset(seed=0, options={"task": 0})[0], 0.0, None, True)
+    assert pol.actor.act(b.features, deterministic=True).shape == (1, 2)
+    for k, v in tr.model.state_dict().items():
+        assert torch.equal(pol.model.state_dict()[k], v)
+
+
+def test_incompatible_checkpoint_is_refused_naming_the_fields(tmp_path):
+    tr = smoke_trainer(tmp_path)
+    tr.pretrain()
+    path = tr.save_checkpoint()
+    other = smoke_trainer(tmp_path / "b", "model.z1_dim=4", "sac.hidden_dim=16")
+    with pytest.raises(CheckpointError) as e:
+        other.load_checkpoint(path)
+    assert "model.z1_dim" in str(e.value) and "sac.hidden_dim" in str(e.value) and "new run folder" in str(e.value)
+    wrong_env = smoke_trainer(tmp_path / "c", env_id="PointGoalSparse-v0")
+    with pytest.raises(CheckpointError, match="--env PointGoal-v0"):
+        wrong_env.load_checkpoint(path)
+
+
+def test_unknown_fields_and_versions_are_reported(tmp_path):
+    tr = smoke_trainer(tmp_path)
+    tr.pretrain()
+    ckpt = tr.state_dict()
+    ckpt["config"]["model"]["future_knob"] = 3
+    save_atomic(ckpt, tmp_path / "x.pt")
+    notes = smoke_trainer(tmp_path / "b").load_checkpoint(tmp_path / "x.pt")
+    assert any("model.future_knob" in n for n in notes)
+    assert any("model.future_knob" in w for w in load_policy(tmp_path / "x.pt").warnings)
+    ckpt["format_version"] = 99
+    save_atomic(ckpt, tmp_path / "y.pt")
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_raw(tmp_path / "y.pt")
+
+
+def _params(tr):
+    out = {f"model.{k}": v.clone() for k, v in tr.model.state_dict().items()}
+    out.update({f"sac.{k}": v.clone() for k, v in tr.sac.state_dict().items()})
+    return out
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
+    N = 3
+    a = smoke_trainer(tmp_path / "a", f"train.iterations={2 * N}", "train.eval_every=2", f"train.checkpoint_every={N}")
+    a.run(progress=False)
+    b = smoke_trainer(tmp_path / "b", f"train.iterations={N}", "train.eval_every=2", f"train.checkpoint_every={N}")
+    b.run(progress=False)
+    c = smoke_trainer(tmp_path / "b", f"train.iterations={2 * N}", "train.eval_every=2", f"train.checkpoint_every={N}")
+    assert c.maybe_resume() and c.counters["iteration"] == N
+    c.run(progress=False)
+    assert c.counters == a.counters
+    pa, pc = _params(a), _params(c)
+    assert pa.keys() == pc.keys()
+    for k in pa:
+        assert torch.equal(pa[k], pc[k]), k
+    assert c.eval_history == a.eval_history
+    assert c.replay.num_trials() == a.replay.num_trials()
+
+
+def test_config_files_and_overrides():
+    assert {"smoke", "point", "paper", "reference"} <= set(preset_names())
+    cfg = build_config("point", ["z1_dim=12", "sac.batch_size=64", "train.iterations=5"])
+    assert cfg.model.z1_dim == 12 and cfg.sac.batch_size == 64 and cfg.train.iterations == 5
+    assert cfg.model.base_depth == read_config_file("point")["model"]["base_depth"]
+    ref = build_config("reference")
+    assert (ref.model.base_depth, ref.model.hidden_dim, ref.model.z1_dim, ref.model.z2_dim) == (64, 512, 128, 64)
+    default = build_config(None)
+    assert (default.model.z1_dim, default.model.z2_dim, default.sac.batch_size, default.train.model_lr) == (32, 256, 512, 1e-4)
+    with pytest.raises(ConfigError, match="sections"):
+        apply_overrides({}, ["hidden_dim=3"])  # in model, actor and sac: must be qualified
+    with pytest.raises(ConfigError, match="unknown override"):
+        apply_overrides({}, ["nope=3"])
+    with pytest.raises(ConfigError, match="train.gamma|sac.gamma"):
+        build_config(None, ["gamma=1.5"])
+    with pytest.raises(ConfigError, match="presets"):
+        build_config("no-such-preset")
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(8, 10)
+    assert 0.44 < lo < 0.5 and 0.94 < hi < 0.97

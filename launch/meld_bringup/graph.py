@@ -25,9 +25,15 @@ class NodeSpec:
     module: str
     """`python -m` entry of the same node, for the pip-only runner."""
     parameters: dict = field(default_factory=dict)
+    namespace: str = ""
+    """Namespace of the node inside the graph's namespace (a cell of a multi-cell graph)."""
     required: bool = True
     """The runner stops the graph and exits non-zero when a required node dies."""
     description: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,15 @@ class GraphArgs:
     """Robot only: the scene camera's stable device path, stream URL or video file."""
     wrist_camera_device: str = "/dev/v4l/by-id/wrist-camera"
     """Robot only: the wrist camera's stable device path, stream URL or video file."""
+    cells: int = 1
+    """Sim only: this many simulated cells (namespaces cell1..cellN, each with its own rig,
+    arm and policy) feeding one trainer."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r}: use one of {MODES}")
+        if not 1 <= self.cells <= 16 or (self.cells > 1 and self.mode != "sim"):
+            raise ValueError(f"cells={self.cells}: 1 to 16 simulated cells; a robot graph has one cell")
         if self.namespace and not self.namespace.replace("/", "").replace("_", "").isalnum():
             raise ValueError(f"namespace {self.namespace!r}: letters, digits, _ and / only")
 
@@ -107,36 +118,53 @@ def parameter_files(args: GraphArgs) -> list[str]:
     return [str(f) for f in files]
 
 
-def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
-    """The nodes (and helper processes) of the graph for these arguments."""
+def _cell(args: GraphArgs, cell: str, rig_link: str, run_dir: str) -> tuple[list[NodeSpec], list[ProcessSpec]]:
+    """The nodes of one cell: what acts on one arm, one rig and one pair of cameras."""
     common = {"robot_model": args.robot_model}
-    run_dir = str(Path(args.run_dir).resolve())
     nodes: list[NodeSpec] = []
     processes: list[ProcessSpec] = []
     if args.mode == "sim":
         processes.append(ProcessSpec(
-            "rig_emulator", ("meld-rig-emulator", "--link", args.rig_link, "--speedup", str(args.rig_speedup)),
-            ready_path=args.rig_link))
+            f"{cell}/rig_emulator" if cell else "rig_emulator",
+            ("meld-rig-emulator", "--link", rig_link, "--speedup", str(args.rig_speedup)), ready_path=rig_link))
         nodes.append(NodeSpec("sim", "widowx_bringup", "sim_node", "widowx_bringup.sim.node", dict(common),
-                              description="MuJoCo cell: cameras, joint states, link signal"))
+                              namespace=cell, description="MuJoCo cell: cameras, joint states, link signal"))
     else:
         for cam, device in (("scene_camera", args.scene_camera_device), ("wrist_camera", args.wrist_camera_device)):
             nodes.append(NodeSpec(cam, "widowx_bringup", "camera_node", "widowx_bringup.camera.node",
-                                  {"device": device, "frame_id": cam}, description=f"{cam} webcam"))
+                                  {"device": device, "frame_id": cam}, namespace=cell, description=f"{cam} webcam"))
     nodes += [
         NodeSpec("pid_bridge", "widowx_bringup", "pid_bridge", "widowx_bringup.bridge.node",
-                 dict(common, driver="sim" if args.mode == "sim" else "interbotix"),
+                 dict(common, driver="sim" if args.mode == "sim" else "interbotix"), namespace=cell,
                  description="joint velocities -> PID-tracked servo commands, safety"),
         NodeSpec("reward", "widowx_bringup", "reward_node", "widowx_bringup.reward_node", dict(common),
-                 description="shaped reward from kinematics and rig pose, sparse from the link"),
-        NodeSpec("reset_rig", "reset_rig", "reset_rig_node", "reset_rig.node", {"port": args.rig_link},
+                 namespace=cell, description="shaped reward from kinematics and rig pose, sparse from the link"),
+        NodeSpec("reset_rig", "reset_rig", "reset_rig_node", "reset_rig.node", {"port": rig_link}, namespace=cell,
                  description="GRBL reset rig: moves the router between tasks"),
-        NodeSpec("policy", "meld_policy", "policy_node", "meld_policy.node", {"run_dir": run_dir},
+        NodeSpec("policy", "meld_policy", "policy_node", "meld_policy.node", {"run_dir": run_dir}, namespace=cell,
                  description="3.3 Hz MELD belief filter and actor"),
-        NodeSpec("trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
-                 {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config},
-                 description="meta-training orchestrator"),
     ]
+    return nodes, processes
+
+
+def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
+    """The nodes (and helper processes) of the graph for these arguments."""
+    run_dir = str(Path(args.run_dir).resolve())
+    nodes: list[NodeSpec] = []
+    processes: list[ProcessSpec] = []
+    if args.cells == 1:
+        cells = [("", args.rig_link)]
+    else:
+        cells = [(f"cell{i}", str(Path(run_dir) / f"cell{i}.pty")) for i in range(1, args.cells + 1)]
+    for cell, link in cells:
+        n, p = _cell(args, cell, link, run_dir)
+        nodes += n
+        processes += p
+    nodes.append(NodeSpec(
+        "trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
+        {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config,
+         "cells": " ".join(cell for cell, _ in cells)},
+        description="meta-training orchestrator" + (f" for {args.cells} cells" if args.cells > 1 else "")))
     return nodes, processes
 
 

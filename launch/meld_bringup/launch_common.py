@@ -44,6 +44,7 @@ def declare_arguments(sim_default: str) -> list:
 def _graph_actions(context, *_, **__) -> list:
     values = {f.name: LaunchConfiguration(f.name).perform(context) for f in fields(GraphArgs) if f.name != "mode"}
     values["rig_speedup"] = float(values["rig_speedup"])
+    values["cells"] = int(values["cells"])
     sim = LaunchConfiguration("sim").perform(context).lower() in _TRUE
     args = GraphArgs(mode="sim" if sim else "robot", **values)
     nodes, processes = build_graph(args)
@@ -56,8 +57,9 @@ def _graph_actions(context, *_, **__) -> list:
     for p in processes:
         actions.append(ExecuteProcess(cmd=list(p.cmd), name=p.name, output="screen"))
     for n in nodes:
+        namespace = "/".join(part for part in (args.namespace.strip("/"), n.namespace) if part)
         actions.append(Node(package=n.package, executable=n.executable, name=n.name,
-                            namespace=args.namespace or None, parameters=[*files, dict(n.parameters)],
+                            namespace=namespace or None, parameters=[*files, dict(n.parameters)],
                             output="screen", emulate_tty=True))
     if LaunchConfiguration("use_rviz").perform(context).lower() in _TRUE:
         rviz = config_dir().parent / "rviz" / "meld.rviz"

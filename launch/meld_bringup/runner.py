@@ -3,8 +3,10 @@
 Usage:
     meld-launch sim                               # the sim stack, meta-training; Ctrl-C stops it,
                                                   # running it again resumes from runs/sim
+    meld-launch sim --quiet                       # terminal: trainer progress and warnings only
     meld-launch sim --config smoke --duration 120 # a short CPU run (tests, CI)
     meld-launch sim --namespace sim1 --domain-id 42 --run-dir runs/sim1
+    meld-launch sim --cells 2                     # two simulated cells feeding one trainer
     meld-launch robot --rig-port /dev/ttyRig      # the real robot graph (Interbotix driver running)
 
 It starts the graph of `meld_bringup.graph` (the one the launch files start), one process per
@@ -49,8 +51,9 @@ def _ros_value(value) -> str:
 
 def node_command(spec: NodeSpec, args: GraphArgs, param_files: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
-    if args.namespace:
-        cmd += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+    namespace = "/".join(part for part in (args.namespace.strip("/"), spec.namespace) if part)
+    if namespace:
+        cmd += ["-r", f"__ns:=/{namespace}"]
     for f in param_files:
         cmd += ["--params-file", f]
     for key, value in spec.parameters.items():
@@ -58,9 +61,19 @@ def node_command(spec: NodeSpec, args: GraphArgs, param_files: list[str]) -> lis
     return cmd
 
 
+_LOUD = ("[WARN]", "[ERROR]", "[FATAL]", "Traceback", "Error:")
+
+
 class Child:
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], required: bool):
+    """A process of the graph; its output goes to <run_dir>/logs/<name>.log and, prefixed with its
+    name, to the terminal (with `quiet`, only the trainer's progress and warnings or worse)."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], required: bool, log_dir: Path,
+                 quiet: bool = False):
         self.name, self.required = name, required
+        self.quiet = quiet and name != "trainer"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_dir / f"{name.replace('/', '_')}.log", "a", buffering=1)
         # Own session: a Ctrl-C in the terminal reaches the runner only, which then stops the
         # nodes before the helper processes they talk to (the rig node before its emulator).
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -72,8 +85,11 @@ class Child:
     def _forward(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            sys.stdout.write(f"[{self.name}] {line}")
-            sys.stdout.flush()
+            self._log.write(line)
+            if not self.quiet or any(word in line for word in _LOUD):
+                sys.stdout.write(f"[{self.name}] {line}")
+                sys.stdout.flush()
+        self._log.close()
 
     def signal(self, sig: int) -> None:
         if self.proc.poll() is None:
@@ -87,14 +103,16 @@ class Child:
 
 
 class Runner:
-    def __init__(self, args: GraphArgs, domain_id: int | None, exclude: tuple[str, ...] = ()):
+    def __init__(self, args: GraphArgs, domain_id: int | None, exclude: tuple[str, ...] = (), quiet: bool = False):
         self.args = args
+        self.quiet = quiet
+        self.log_dir = Path(args.run_dir) / "logs"
         self.env = child_environment()
         if domain_id is not None:
             self.env["ROS_DOMAIN_ID"] = str(domain_id)
         self.env.setdefault("ROS_DOMAIN_ID", "0")
         nodes, processes = build_graph(args)
-        self.nodes = [n for n in nodes if n.name not in exclude]
+        self.nodes = [n for n in nodes if n.name not in exclude and n.label not in exclude]
         self.processes = [p for p in processes if p.name not in exclude]
         self.param_files = parameter_files(args)
         self.children: list[Child] = []
@@ -107,19 +125,21 @@ class Runner:
     def start(self) -> None:
         Path(self.args.run_dir).mkdir(parents=True, exist_ok=True)
         self.log(f"{self.args.mode} graph in namespace '{self.args.namespace or '/'}', ROS_DOMAIN_ID="
-                 f"{self.env['ROS_DOMAIN_ID']}, run folder {Path(self.args.run_dir).resolve()}")
+                 f"{self.env['ROS_DOMAIN_ID']}, run folder {Path(self.args.run_dir).resolve()}, logs in "
+                 f"{self.log_dir.resolve()}; Ctrl-C stops everything")
         for p in self.processes:
             self._start_process(p)
         for n in self.nodes:
-            self.children.append(Child(n.name, node_command(n, self.args, self.param_files), self.env, n.required))
-            self.log(f"started {n.name} ({n.package}/{n.executable}) pid {self.children[-1].proc.pid}")
+            self.children.append(Child(n.label, node_command(n, self.args, self.param_files), self.env, n.required,
+                                       self.log_dir, self.quiet))
+            self.log(f"started {n.label} ({n.package}/{n.executable}) pid {self.children[-1].proc.pid}")
 
     def _start_process(self, p: ProcessSpec) -> None:
         if p.ready_path:
             Path(p.ready_path).parent.mkdir(parents=True, exist_ok=True)
         exe = Path(sys.executable).parent / p.cmd[0]
         cmd = [str(exe) if exe.exists() else p.cmd[0], *p.cmd[1:]]
-        self.children.append(Child(p.name, cmd, self.env, p.required))
+        self.children.append(Child(p.name, cmd, self.env, p.required, self.log_dir, self.quiet))
         self.log(f"started {p.name} pid {self.children[-1].proc.pid}: {' '.join(cmd)}")
         if p.ready_path:
             deadline = time.monotonic() + 10.0
@@ -177,6 +197,8 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for every node (0-232)")
     parser.add_argument("--exclude", default="", help="comma-separated node names not to start")
+    parser.add_argument("--quiet", action="store_true",
+                        help="terminal shows the trainer's progress and every warning; full logs in RUN_DIR/logs")
     for f in fields(GraphArgs):
         if f.name == "mode":
             continue
@@ -192,7 +214,7 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
 
 def main(argv: list[str] | None = None) -> int:
     args, ns = parse_args(argv)
-    runner = Runner(args, ns.domain_id, tuple(x for x in ns.exclude.split(",") if x))
+    runner = Runner(args, ns.domain_id, tuple(x for x in ns.exclude.split(",") if x), quiet=ns.quiet)
     signal.signal(signal.SIGINT, runner.request_stop)
     signal.signal(signal.SIGTERM, runner.request_stop)
     try:

@@ -12,6 +12,10 @@ iterations with deterministic actions; those episodes go to <run_dir>/eval and n
 replay. After any restart it resumes from the newest checkpoint and every episode file in the
 run folder: nothing written is lost, and episode indices continue after the largest on disk, so
 nothing is duplicated. The work runs on its own thread; the executor only moves messages.
+
+With `cells:="cell1 cell2"` one trainer feeds several cells (namespaced sims or robots): each cell
+collects trials on its own thread with its own rig, arm and policy node; ingesting, training and
+checkpoints are shared and serialised, and every checkpoint is announced to every cell.
 """
 from __future__ import annotations
 
@@ -22,14 +26,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import yaml
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from std_msgs.msg import Int32, String
 from std_srvs.srv import Trigger
 
-from meld_policy.episode_io import parse_filename, scan_episodes
+from meld_policy.episode_io import scan_episodes
 from meld_policy.episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
 from widowx_bringup.ros.node_main import run_node, stop_process
 from widowx_bringup.ros.params import declare_config
@@ -57,6 +60,9 @@ class TrainerNodeConfig:
     env_id: str = "WidowXInsert-v0"
     """Task family: WidowXInsert-v0 (shaped reward, 1-episode trials) or WidowXInsertSparse-v0
     (the model reads the sparse link signal; 2-episode trials)."""
+    cells: str = ""
+    """Space-separated namespaces of the cells to collect from, relative to the trainer's
+    (e.g. "cell1 cell2"); empty: the cell in the trainer's own namespace."""
     episode_steps: int = 40
     """Actions per episode (40 at 3.3 Hz is 12 s)."""
     use_rig: bool = True
@@ -75,6 +81,105 @@ class TrainerNodeConfig:
             raise ValueError("episode_steps must be >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1")
+        if len(set(self.cells.split())) != len(self.cells.split()):
+            raise ValueError(f"cells {self.cells!r} names a cell twice")
+
+    @property
+    def cell_names(self) -> list[str]:
+        return self.cells.split() or [""]
+
+
+class Cell:
+    """One place where trials happen: its rig, its arm (PID bridge) and its policy node."""
+
+    def __init__(self, node: "TrainerNode", name: str):
+        self.node, self.name = node, name
+        self.label = name or "the cell"
+        self.tag = f"{name}: " if name else ""  # log prefix, only when there are several cells
+        prefix = f"{name}/" if name else ""
+        group = ReentrantCallbackGroup()
+        self.task_pub = node.create_publisher(Int32, f"{prefix}task", LATCHED)
+        self.goto_pub = node.create_publisher(Int32, f"{prefix}rig/goto_task", COMMAND)
+        self.start_pub = node.create_publisher(String, f"{prefix}policy/start", COMMAND)
+        self.ckpt_pub = node.create_publisher(String, f"{prefix}checkpoint", LATCHED)
+        node.create_subscription(Int32, f"{prefix}rig/arrived", lambda m: self._note(self.arrived, int(m.data)),
+                                 COMMAND, callback_group=group)
+        node.create_subscription(String, f"{prefix}rig/goto_failed", lambda m: self._note(self.goto_failed, m.data),
+                                 COMMAND, callback_group=group)
+        node.create_subscription(String, f"{prefix}episodes", self._on_episode, EVENTS, callback_group=group)
+        node.create_subscription(String, f"{prefix}policy/state", self._on_policy_state, LATCHED, callback_group=group)
+        self.home_client = node.create_client(Trigger, f"{prefix}pid_bridge/home", callback_group=group)
+        self.rig_home_client = node.create_client(Trigger, f"{prefix}rig/home", callback_group=group)
+        self.arrived: list[int] = []
+        self.goto_failed: list[str] = []
+        self.reports: dict[int, EpisodeReport] = {}
+        self.policy_state = ""
+
+    def _note(self, items: list, value) -> None:
+        self.node.notify(lambda: items.append(value))
+
+    def _on_policy_state(self, msg: String) -> None:
+        self.node.notify(lambda: setattr(self, "policy_state", msg.data))
+
+    def _on_episode(self, msg: String) -> None:
+        try:
+            report = EpisodeReport.from_json(msg.data)
+        except ProtocolError as exc:
+            self.node.get_logger().error(f"{self.label}: unreadable report on episodes: {exc}")
+            return
+        self.node.notify(lambda: self.reports.__setitem__(report.episode_index, report))
+
+    def move_rig(self, task_id: int) -> None:
+        node, cfg = self.node, self.node.config
+        for attempt in (1, 2):
+            with node.cv:
+                self.arrived.clear()
+                self.goto_failed.clear()
+            node.publish_when_heard(self.goto_pub, Int32(data=task_id), cfg.rig_timeout, f"{self.label}'s reset_rig node")
+            try:
+                outcome = node.wait(lambda: ("ok" if task_id in self.arrived else
+                                             next((f for f in self.goto_failed if f.startswith(f"task {task_id}:")), None)),
+                                    cfg.rig_timeout, f"{self.label}'s reset rig to confirm task {task_id}")
+            except TimeoutError as exc:
+                outcome = str(exc)
+            if outcome == "ok":
+                return
+            if attempt == 1:
+                node.get_logger().warn(f"{self.label} rig: {outcome}; homing the rig and trying again")
+                result = node.call(self.rig_home_client, cfg.rig_timeout, f"homing {self.label}'s reset rig")
+                if not result.success:
+                    node.get_logger().error(f"{self.label} rig homing failed: {result.message}")
+            else:
+                node.get_logger().error(f"{self.label} rig: {outcome}")
+        raise RuntimeError(f"{self.label}'s reset rig could not reach task {task_id}; see its reset_rig node's log")
+
+    def run_trial(self, task_id: int, mode: str, deterministic: bool, out_dir: str) -> list[EpisodeReport]:
+        """Move the rig, then for each episode of the trial: home the arm, run it on the policy node."""
+        node, cfg = self.node, self.node.config
+        self.task_pub.publish(Int32(data=task_id))
+        if cfg.use_rig:
+            self.move_rig(task_id)
+        num_parts = node.trainer.episodes_per_trial
+        trial = node.claim_trial()
+        reports = []
+        for part in range(1, num_parts + 1):
+            result = node.call(self.home_client, cfg.home_timeout, f"homing {self.label}'s arm")
+            if not result.success:
+                raise RuntimeError(f"{self.label}'s arm did not reach home: {result.message}")
+            node.wait(lambda: self.policy_state == "idle", cfg.episode_margin, f"{self.label}'s policy node to be idle")
+            request = EpisodeRequest(episode_index=node.claim_episode(), task_id=task_id, trial_index=trial, part=part,
+                                     num_parts=num_parts, steps=cfg.episode_steps, mode=mode,
+                                     deterministic=deterministic, out_dir=out_dir,
+                                     reward_input="sparse" if is_sparse(cfg.env_id) else "shaped")
+            node.publish_when_heard(self.start_pub, String(data=request.to_json()), cfg.episode_margin,
+                                    f"{self.label}'s policy node")
+            report = node.wait(lambda: self.reports.pop(request.episode_index, None),
+                               cfg.episode_steps / 3.3 + cfg.episode_margin,
+                               f"episode {request.episode_index} from {self.label}'s policy node")
+            if report.aborted:
+                raise RuntimeError(f"episode {request.episode_index} abandoned by {self.label}'s policy: {report.aborted}")
+            reports.append(report)
+        return reports
 
 
 class TrainerNode(Node):
@@ -86,56 +191,26 @@ class TrainerNode(Node):
         except ConfigError as exc:
             raise ValueError(f"parameter config={cfg.config!r} overrides={cfg.overrides!r}: {exc}") from exc
         self.run_dir = Path(cfg.run_dir).resolve()
-        group = ReentrantCallbackGroup()
-        self.task_pub = self.create_publisher(Int32, "task", LATCHED)
-        self.goto_pub = self.create_publisher(Int32, "rig/goto_task", COMMAND)
-        self.start_pub = self.create_publisher(String, "policy/start", COMMAND)
-        self.ckpt_pub = self.create_publisher(String, "checkpoint", LATCHED)
         self.progress_pub = self.create_publisher(String, "trainer/progress", LATCHED)
-        self.create_subscription(Int32, "rig/arrived", self._on_arrived, COMMAND, callback_group=group)
-        self.create_subscription(String, "rig/goto_failed", self._on_goto_failed, COMMAND, callback_group=group)
-        self.create_subscription(String, "episodes", self._on_episode, EVENTS, callback_group=group)
-        self.create_subscription(String, "policy/state", self._on_policy_state, LATCHED, callback_group=group)
-        self.home_client = self.create_client(Trigger, "pid_bridge/home", callback_group=group)
-        self.rig_home_client = self.create_client(Trigger, "rig/home", callback_group=group)
-        self._cv = threading.Condition()
-        self._arrived: list[int] = []
-        self._goto_failed: list[str] = []
-        self._reports: dict[int, EpisodeReport] = {}
-        self._policy_state = ""
+        self.cv = threading.Condition()
+        self.learn_lock = threading.Lock()  # the replay, the networks and the counters
+        self.cells = [Cell(self, name) for name in cfg.cell_names]
         self._stop = threading.Event()
         self.failed: str | None = None
         self.trainer = None
-        self._worker = threading.Thread(target=self._work, name="trainer", daemon=True)
-        self._worker.start()
+        self._workers = [threading.Thread(target=self._main, name="trainer", daemon=True)]
+        self._workers[0].start()
 
-    # --- message plumbing -------------------------------------------------------------------
-    def _notify(self, fn) -> None:
-        with self._cv:
+    # --- plumbing shared by the cells -------------------------------------------------------
+    def notify(self, fn) -> None:
+        with self.cv:
             fn()
-            self._cv.notify_all()
+            self.cv.notify_all()
 
-    def _on_arrived(self, msg: Int32) -> None:
-        self._notify(lambda: self._arrived.append(int(msg.data)))
-
-    def _on_goto_failed(self, msg: String) -> None:
-        self._notify(lambda: self._goto_failed.append(msg.data))
-
-    def _on_policy_state(self, msg: String) -> None:
-        self._notify(lambda: setattr(self, "_policy_state", msg.data))
-
-    def _on_episode(self, msg: String) -> None:
-        try:
-            report = EpisodeReport.from_json(msg.data)
-        except ProtocolError as exc:
-            self.get_logger().error(f"unreadable report on episodes: {exc}")
-            return
-        self._notify(lambda: self._reports.__setitem__(report.episode_index, report))
-
-    def _wait(self, predicate, timeout: float, what: str):
+    def wait(self, predicate, timeout: float, what: str):
         deadline = time.monotonic() + timeout
         logged = False
-        with self._cv:
+        with self.cv:
             while True:
                 value = predicate()
                 if value:
@@ -148,9 +223,9 @@ class TrainerNode(Node):
                 if not logged and timeout - left > 5.0:
                     self.get_logger().info(f"waiting for {what} (deadline {timeout:.0f} s)")
                     logged = True
-                self._cv.wait(min(left, 1.0))
+                self.cv.wait(min(left, 1.0))
 
-    def _publish_when_heard(self, publisher, msg, timeout: float, listener: str) -> None:
+    def publish_when_heard(self, publisher, msg, timeout: float, listener: str) -> None:
         """Publish a one-off command only once someone listens: a command sent before discovery
         has matched the subscriber is lost (volatile QoS), and the trainer would wait for nothing."""
         deadline = time.monotonic() + timeout
@@ -165,7 +240,7 @@ class TrainerNode(Node):
             time.sleep(0.1)
         publisher.publish(msg)
 
-    def _call(self, client, timeout: float, what: str) -> Trigger.Response:
+    def call(self, client, timeout: float, what: str) -> Trigger.Response:
         deadline = time.monotonic() + timeout
         while not client.wait_for_service(timeout_sec=1.0):
             if self._stop.is_set():
@@ -182,65 +257,25 @@ class TrainerNode(Node):
             time.sleep(0.05)
         return future.result()
 
-    # --- one trial over ROS -----------------------------------------------------------------
-    def _move_rig(self, task_id: int) -> None:
-        cfg = self.config
-        for attempt in (1, 2):
-            with self._cv:
-                self._arrived.clear()
-                self._goto_failed.clear()
-            self._publish_when_heard(self.goto_pub, Int32(data=task_id), cfg.rig_timeout, "reset_rig node")
-            try:
-                outcome = self._wait(lambda: ("ok" if task_id in self._arrived else
-                                              next((f for f in self._goto_failed if f.startswith(f"task {task_id}:")), None)),
-                                     cfg.rig_timeout, f"the reset rig to confirm task {task_id}")
-            except TimeoutError as exc:
-                outcome = str(exc)
-            if outcome == "ok":
-                return
-            self.get_logger().warn(f"rig: {outcome}; homing the rig and trying again" if attempt == 1 else f"rig: {outcome}")
-            if attempt == 1:
-                result = self._call(self.rig_home_client, cfg.rig_timeout, "homing the reset rig")
-                if not result.success:
-                    self.get_logger().error(f"rig homing failed: {result.message}")
-        raise RuntimeError(f"the reset rig could not reach task {task_id}; see the reset_rig node's log")
-
-    def _run_trial(self, task_id: int, mode: str, deterministic: bool, out_dir: str) -> list[EpisodeReport]:
-        cfg = self.config
-        self.task_pub.publish(Int32(data=task_id))
-        if cfg.use_rig:
-            self._move_rig(task_id)
-        num_parts = self.trainer.episodes_per_trial
-        trial = self._next_trial
-        self._next_trial += 1
-        reports = []
-        for part in range(1, num_parts + 1):
-            result = self._call(self.home_client, cfg.home_timeout, "homing the arm")
-            if not result.success:
-                raise RuntimeError(f"the arm did not reach home: {result.message}")
-            self._wait(lambda: self._policy_state == "idle", cfg.episode_margin, "the policy node to be idle")
-            request = EpisodeRequest(episode_index=self._next_episode, task_id=task_id, trial_index=trial, part=part,
-                                     num_parts=num_parts, steps=cfg.episode_steps, mode=mode,
-                                     deterministic=deterministic, out_dir=out_dir,
-                                     reward_input="sparse" if is_sparse(cfg.env_id) else "shaped")
+    def claim_episode(self) -> int:
+        with self.cv:
             self._next_episode += 1
-            self._publish_when_heard(self.start_pub, String(data=request.to_json()), cfg.episode_margin, "policy node")
-            timeout = cfg.episode_steps / 3.3 + cfg.episode_margin
-            report = self._wait(lambda: self._reports.pop(request.episode_index, None), timeout,
-                                f"episode {request.episode_index} from the policy node")
-            if report.aborted:
-                raise RuntimeError(f"episode {request.episode_index} abandoned by the policy: {report.aborted}")
-            reports.append(report)
-        return reports
+            return self._next_episode - 1
 
-    # --- the training loop ------------------------------------------------------------------
+    def claim_trial(self) -> int:
+        with self.cv:
+            self._next_trial += 1
+            return self._next_trial - 1
+
+    # --- learning ---------------------------------------------------------------------------
     def _setup(self) -> None:
         from .meta_train import MetaTrainer  # torch: imported on the worker, the node is up already
 
         cfg = self.config
         # An episode still in flight from before a restart lands first, so the scan below sees it.
-        self._wait(lambda: self._policy_state == "idle", cfg.episode_steps / 3.3 + cfg.episode_margin + 30.0,
-                   "the policy node (idle, any episode in flight written)")
+        for cell in self.cells:
+            self.wait(lambda: cell.policy_state == "idle", cfg.episode_steps / 3.3 + cfg.episode_margin + 30.0,
+                      f"{cell.label}'s policy node (idle, any episode in flight written)")
         env = make_env(cfg.env_id, cameras=False, max_episode_steps=cfg.episode_steps)  # spaces and task ids only
         self.trainer = MetaTrainer(self.run_config, cfg.env_id, self.run_dir, env=env)
         resumed = self.trainer.maybe_resume()
@@ -255,15 +290,27 @@ class TrainerNode(Node):
         self.get_logger().info(
             f"{'resumed' if resumed else 'new run'} in {self.run_dir}: iteration {c['iteration']}, "
             f"{self.trainer.replay.num_trials()} trials ({c['env_steps']} env steps) in replay, "
-            f"next episode {self._next_episode}")
+            f"next episode {self._next_episode}"
+            + (f"; collecting from {', '.join(cell.name for cell in self.cells)}" if len(self.cells) > 1 else ""))
         if resumed:
-            self.ckpt_pub.publish(String(data=str(self.trainer.checkpoint_path)))
+            self._announce(str(self.trainer.checkpoint_path))
+        if cfg.use_rig:  # a rig starts locked after power-up (GRBL homing enabled): home it once, on purpose
+            for cell in self.cells:
+                result = self.call(cell.rig_home_client, cfg.rig_timeout, f"homing {cell.label}'s reset rig")
+                if not result.success:
+                    raise RuntimeError(f"{cell.label}'s reset rig did not home: {result.message}")
+                self.get_logger().info(f"{cell.tag}reset rig homed")
 
-    def _ingest(self, reports: list[EpisodeReport]) -> None:
+    def _announce(self, path: str) -> None:
+        for cell in self.cells:
+            cell.ckpt_pub.publish(String(data=path))
+
+    def _ingest(self, cell: Cell, reports: list[EpisodeReport]) -> None:
         for r in reports:
             if not self.trainer.ingest_episode(r.path):
                 raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
-        self.get_logger().info(f"ingested {len(reports)} episode file(s): {', '.join(Path(r.path).name for r in reports)}")
+        self.get_logger().info(f"{cell.tag}ingested {len(reports)} episode file(s): "
+                               f"{', '.join(Path(r.path).name for r in reports)}")
 
     def _checkpoint(self) -> None:
         it = self.trainer.counters["iteration"]
@@ -276,26 +323,27 @@ class TrainerNode(Node):
         numbered = sorted(latest.parent.glob("ckpt_*.pt"))
         for old in numbered[:-self.config.keep_checkpoints]:
             old.unlink(missing_ok=True)
-        self.ckpt_pub.publish(String(data=str(path)))
+        self._announce(str(path))
         self.get_logger().info(f"checkpoint written and announced: {path}")
 
-    def _evaluate(self) -> dict:
+    def _evaluate(self, cell: Cell) -> dict:
         t = self.run_config.train
         tasks = self.trainer.heldout_tasks
         per_task: dict[int, list[bool]] = {}
         for i in range(t.eval_trials):
             task = tasks[i % len(tasks)]
-            reports = self._run_trial(task, "policy", t.eval_deterministic, "eval")
+            reports = cell.run_trial(task, "policy", t.eval_deterministic, "eval")
             per_task.setdefault(task, []).append(reports[-1].success)
         n = sum(len(v) for v in per_task.values())
         k = sum(sum(v) for v in per_task.values())
         lo, hi = wilson_interval(k, n)
-        result = {"iteration": self.trainer.counters["iteration"], "env_steps": self.trainer.counters["env_steps"],
-                  "success": k / n, "successes": k, "trials": n, "ci95": [lo, hi]}
-        self.trainer.eval_history.append(result)
-        if self.trainer.writer is not None:
-            self.trainer.writer.add_scalar("eval/heldout_success", k / n, result["env_steps"])
-        self.get_logger().info(f"held-out success {100 * k / n:.0f}% ({k}/{n} trials, 95% CI "
+        with self.learn_lock:
+            result = {"iteration": self.trainer.counters["iteration"], "env_steps": self.trainer.counters["env_steps"],
+                      "success": k / n, "successes": k, "trials": n, "ci95": [lo, hi]}
+            self.trainer.eval_history.append(result)
+            if self.trainer.writer is not None:
+                self.trainer.writer.add_scalar("eval/heldout_success", k / n, result["env_steps"])
+        self.get_logger().info(f"held-out success {100 * k / n:.0f}% ({k}/{n} trials on {cell.label}, 95% CI "
                                f"{100 * lo:.0f}-{100 * hi:.0f}%) after {result['env_steps']} env steps")
         return result
 
@@ -303,42 +351,99 @@ class TrainerNode(Node):
         self.get_logger().info(text)
         self.progress_pub.publish(String(data=json.dumps({"message": text, **fields})))
 
-    def _work(self) -> None:
-        try:
-            self._setup()
-            t = self.run_config.train
-            tr = self.trainer
-            if not tr.counters["pretrained"]:
-                target = -(-t.pretrain_episodes // tr.episodes_per_trial)
-                while tr.replay.num_trials() < target:
-                    task = tr.train_tasks[self._next_trial % len(tr.train_tasks)]
-                    self._ingest(self._run_trial(task, "random", False, "episodes"))
+    def _next_job(self) -> tuple[str, int] | None:
+        """What a cell does next (under the learning lock): ("random"|"policy", task) or None when done."""
+        t, tr = self.run_config.train, self.trainer
+        if not tr.counters["pretrained"]:
+            target = -(-t.pretrain_episodes // tr.episodes_per_trial)
+            if tr.replay.num_trials() + self._pretrain_in_flight < target:
+                self._pretrain_in_flight += 1
+                return "random", tr.train_tasks[self._next_trial % len(tr.train_tasks)]
+            return "wait", -1
+        if tr.counters["iteration"] + self._iterations_in_flight >= t.iterations:
+            return None
+        self._iterations_in_flight += 1
+        return "policy", tr.train_tasks[int(tr.rng.integers(len(tr.train_tasks)))]
+
+    def _cell_loop(self, cell: Cell) -> None:
+        t, tr = self.run_config.train, self.trainer
+        while not self._stop.is_set():
+            with self.learn_lock:
+                job = self._next_job()
+            if job is None:
+                return
+            mode, task = job
+            if mode == "wait":  # another cell collects the last pretraining trials
+                self.wait(lambda: tr.counters["pretrained"], 3600.0, "the model's pretraining")
+                continue
+            try:
+                reports = cell.run_trial(task, mode, False, "episodes")
+            finally:
+                with self.learn_lock:
+                    if mode == "random":
+                        self._pretrain_in_flight -= 1
+                    else:
+                        self._iterations_in_flight -= 1
+            evaluate = False
+            with self.learn_lock:
+                self._ingest(cell, reports)
+                if mode == "random":
+                    target = -(-t.pretrain_episodes // tr.episodes_per_trial)
                     self._progress(f"pretraining data: {tr.replay.num_trials()}/{target} random trials",
                                    phase="pretrain", trials=tr.replay.num_trials())
-                tr.train(t.pretrain_model_updates, 0)
-                tr.counters["pretrained"] = 1
-                self._progress(f"model pretrained with {t.pretrain_model_updates} updates", phase="pretrained")
-                self._checkpoint()
-            while tr.counters["iteration"] < t.iterations and not self._stop.is_set():
-                task = tr.train_tasks[int(tr.rng.integers(len(tr.train_tasks)))]
-                reports = self._run_trial(task, "policy", False, "episodes")
-                self._ingest(reports)
+                    if tr.replay.num_trials() >= target and not tr.counters["pretrained"]:
+                        tr.train(t.pretrain_model_updates, 0)
+                        tr.counters["pretrained"] = 1
+                        self._progress(f"model pretrained with {t.pretrain_model_updates} updates", phase="pretrained")
+                        self._checkpoint()
+                        self.notify(lambda: None)
+                    continue
                 stats = tr.train(t.model_updates_per_iter, t.ac_updates_per_iter)
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
                 self._progress(
-                    f"iteration {it}/{t.iterations}: task {task} {'success' if reports[-1].success else 'no success'}, "
-                    f"shaped return {sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
+                    f"iteration {it}/{t.iterations}{f' ({cell.name})' if cell.name else ''}: task {task} "
+                    f"{'success' if reports[-1].success else 'no success'}, shaped return "
+                    f"{sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
                     f"model loss {stats.get('model/loss', float('nan')):.1f}",
                     phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success)
-                if t.eval_every and it % t.eval_every == 0:
-                    self._evaluate()
                 if it % t.checkpoint_every == 0:
                     self._checkpoint()
+                evaluate = bool(t.eval_every) and it % t.eval_every == 0
+            if evaluate:
+                self._evaluate(cell)
+
+    def _main(self) -> None:
+        try:
+            self._setup()
+            self._pretrain_in_flight = self._iterations_in_flight = 0
+            errors: list[BaseException] = []
+
+            def run(cell: Cell) -> None:
+                try:
+                    self._cell_loop(cell)
+                except Stopping:
+                    pass
+                except BaseException as exc:  # one cell failing stops the run: say which and why
+                    errors.append(exc)
+                    self.get_logger().fatal(f"{cell.label}: {type(exc).__name__}: {exc}")
+                    self._stop.set()
+                    self.notify(lambda: None)
+
+            threads = [threading.Thread(target=run, args=(cell,), name=f"collect-{cell.label}", daemon=True)
+                       for cell in self.cells]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            if errors:
+                raise errors[0]
             if self._stop.is_set():
                 return
-            self._checkpoint()
-            self._progress(f"meta-training finished after {tr.counters['iteration']} iterations", phase="done")
+            with self.learn_lock:
+                self._checkpoint()
+            self._progress(f"meta-training finished after {self.trainer.counters['iteration']} iterations",
+                           phase="done")
             stop_process()  # done: the node exits with code 0 and the runner ends the graph
         except Stopping:
             pass
@@ -349,12 +454,12 @@ class TrainerNode(Node):
 
     def request_stop(self) -> None:
         self._stop.set()
-        with self._cv:
-            self._cv.notify_all()
+        self.notify(lambda: None)
 
     def on_shutdown(self) -> None:
         self.request_stop()
-        self._worker.join(timeout=10.0)
+        for th in self._workers:
+            th.join(timeout=10.0)
         if self.trainer is not None and self.trainer.writer is not None:
             self.trainer.writer.flush()
 

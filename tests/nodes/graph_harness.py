@@ -16,36 +16,52 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 
-class NodeProcess:
-    """`python -m module --ros-args ...` in its own process group, output kept in a log file."""
+class Proc:
+    """A process in its own session; `stop()` signals the whole group and waits with a deadline."""
 
-    def __init__(self, module: str, name: str, log_dir: Path, params: dict | None = None, extra: list[str] | None = None):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        cmd = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"]
-        for k, v in (params or {}).items():
-            v = ("true" if v else "false") if isinstance(v, bool) else v
-            cmd += ["-p", f"{k}:={v}"]
-        cmd += extra or []
-        self._log = open(self.log_path, "w")
+    def __init__(self, cmd: list[str], log_path: Path, env: dict[str, str] | None = None):
+        self.cmd, self.log_path = cmd, log_path
+        self._log = open(log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                     env=dict(os.environ if env is None else env, PYTHONUNBUFFERED="1"))
 
     def output(self) -> str:
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text()
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
             try:
+                os.killpg(self.proc.pid, sig)
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
-        self._log.close()
+            except ProcessLookupError:
+                pass
+        if not self._log.closed:
+            self._log.close()
         return self.proc.returncode
+
+
+def node_cmd(module: str, name: str, params: dict | None = None) -> list[str]:
+    """`python -m module --ros-args -r __node:=name -p k:=v ...`"""
+    cmd = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"]
+    for k, v in (params or {}).items():
+        cmd += ["-p", f"{k}:={('true' if v else 'false') if isinstance(v, bool) else v}"]
+    return cmd
+
+
+class NodeProcess(Proc):
+    """A ROS node `python -m module` named `name`, its output in <log_dir>/<name>.log."""
+
+    def __init__(self, module: str, name: str, log_dir: Path, params: dict | None = None, extra: list[str] | None = None):
+        self.name = name
+        super().__init__(node_cmd(module, name, params) + (extra or []), log_dir / f"{name}.log")
 
 
 class ProbeNode:

@@ -6,11 +6,37 @@
 #      torch==2.13.0 CPU, MuJoCo, ...);
 #   3. the workspace's five ament_python packages, installed editable into that environment.
 # Usage: scripts/setup.sh        (the README's commands call it for you)
+#
+# On an image or robot PC that already has ROS 2 Jazzy from apt (docker/robot.Dockerfile):
+#   source /opt/ros/jazzy/setup.bash && MELD_SYSTEM_ROS=1 scripts/setup.sh
+# The same steps, except that .venv is made from the system python3 (the one ROS was built for)
+# with --system-site-packages, and requirements.txt is installed without its ros-jazzy-* and
+# colcon lines: rclpy, the messages and colcon come from apt then, and the PyPI ROS wheels must
+# not be mixed with them.
+#   [MELD_SYSTEM_ROS=1] scripts/setup.sh --print-requirements
+# prints the requirement lines the mode installs and exits (tests/launchfiles/test_docker.py).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 say() { printf '[setup] %s\n' "$*" >&2; }
+
+system_ros=0
+[ "${MELD_SYSTEM_ROS:-0}" = 1 ] && system_ros=1
+
+# requirements.txt as this mode installs it (filtered here, so requirements.txt stays the one list).
+requirements() {
+  if ((system_ros)); then
+    grep -v -E '^[[:space:]]*(ros-jazzy-|colcon)' requirements.txt
+  else
+    cat requirements.txt
+  fi
+}
+
+if [ "${1:-}" = --print-requirements ]; then
+  requirements
+  exit 0
+fi
 
 # --- 1. Debian packages -----------------------------------------------------------------------
 debs=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgles2 libglib2.0-0)
@@ -30,25 +56,46 @@ if ((${#missing[@]})); then
 fi
 
 # --- 2. the virtual environment ---------------------------------------------------------------
-py=$(command -v python3.11 || command -v python3)
-if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-  say "warning: $("$py" --version) found; the ROS 2 wheels and torch pin are tested on Python 3.11"
+venv_args=()
+if ((system_ros)); then
+  # The apt ROS is built for the system python3 (3.12 on Ubuntu 24.04): the venv must use it and
+  # see its site-packages, and rclpy must already import from the sourced setup.bash.
+  py=$(command -v python3)
+  "$py" -c 'import rclpy' 2>/dev/null \
+    || { say "MELD_SYSTEM_ROS=1, but $py cannot import rclpy: run 'source /opt/ros/jazzy/setup.bash' first"; exit 1; }
+  if [ -x .venv/bin/python ] && ! grep -qiE '^include-system-site-packages *= *true' .venv/pyvenv.cfg; then
+    say ".venv was made without --system-site-packages (by the pip-only set-up?): rm -rf .venv and run again"
+    exit 1
+  fi
+  venv_args=(--system-site-packages)
+else
+  py=$(command -v python3.11 || command -v python3)
+  if ! "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+    say "warning: $("$py" --version) found; the ROS 2 wheels and torch pin are tested on Python 3.11"
+  fi
 fi
 if [ ! -x .venv/bin/python ]; then
   say "creating .venv with $("$py" --version)"
-  "$py" -m venv .venv
+  "$py" -m venv "${venv_args[@]}" .venv
 fi
 
 packages=(src/meld_policy src/meld_trainer src/widowx_bringup src/reset_rig launch)
 stamp_inputs=(requirements.txt scripts/setup.sh)
 for p in "${packages[@]}"; do stamp_inputs+=("$p/setup.py" "$p/setup.cfg" "$p/package.xml"); done
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
+((system_ros)) && stamp="system-ros-$stamp"  # switching modes installs again
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi
 
 say "installing pinned Python dependencies (first time: about a minute)"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 \
+req=requirements.txt
+if ((system_ros)); then
+  req=$(mktemp)
+  trap 'rm -f "$req"' EXIT
+  requirements > "$req"
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$req" 2>&1 \
   | grep -v "^WARNING: Location" >&2 || true
 .venv/bin/python -c "import rclpy, torch, mujoco" || { say "dependency install failed; see the pip output above"; exit 1; }
 

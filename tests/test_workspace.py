@@ -49,4 +49,11 @@ def test_colcon_build_of_all_packages(tmp_path):
         assert (install / name / "share/ament_index/resource_index/packages" / name).is_file()
         assert (install / name / "share" / name / "package.xml").is_file()
     assert (install / "widowx_bringup/lib/widowx_bringup/meld-sim").is_file()
+    share = install / "meld_bringup/share/meld_bringup"
+    for name in ("launch/widowx.launch.py", "launch/sim.launch.py", "config/common.yaml", "config/sim.yaml",
+                 "config/robot.yaml", "config/fastdds_large_frames.xml", "rviz/meld.rviz"):
+        assert (share / name).is_file(), f"colcon does not install {name}: `ros2 launch` on a robot PC would miss it"
+    for pkg, exe in (("widowx_bringup", "sim_node"), ("widowx_bringup", "pid_bridge"), ("meld_policy", "policy_node"),
+                     ("meld_trainer", "trainer_node"), ("reset_rig", "reset_rig_node")):
+        assert (install / pkg / "lib" / pkg / exe).is_file(), f"no executable {exe} for launch_ros in lib/{pkg}"
     shutil.rmtree(tmp_path / "build", ignore_errors=True)

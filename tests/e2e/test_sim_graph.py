@@ -2,6 +2,7 @@
 from outside over DDS: what a user would look at to know the stack works."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Int32, String
+from visualization_msgs.msg import Marker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 from graph_harness import ProbeNode  # noqa: E402
@@ -26,6 +28,27 @@ from widowx_bringup.ros.qos import EVENTS, LATCHED, SENSOR  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 DURATION = 60.0
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+GRAPH_SAMPLED_AT = DURATION - 10.0
+"""Seconds into the run when the live graph's topics are listed: every node long up, none stopping."""
+
+
+def live_graph(node) -> tuple[dict[str, list[str]], dict[str, list[tuple[str, str, str]]]]:
+    """The live graph's topics -> their types, and topic -> (type, reliability, durability) of each
+    of its publishers (a topic that only has subscribers has none)."""
+    topics = dict(node.get_topic_names_and_types())
+    publishers = {name: [(i.topic_type, i.qos_profile.reliability.name, i.qos_profile.durability.name)
+                         for i in node.get_publishers_info_by_topic(name)] for name in topics}
+    return topics, publishers
+
+
+def rviz_subscriptions():
+    """What launch/rviz/meld.rviz subscribes to, parsed by tests/launchfiles/test_rviz_config.py."""
+    path = Path(__file__).resolve().parents[1] / "launchfiles" / "test_rviz_config.py"
+    spec = importlib.util.spec_from_file_location("meld_rviz_config_check", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
+    spec.loader.exec_module(module)
+    return module.subscriptions(), module.NOT_IN_SIM
 
 
 def rate_between(times: list[float], start: float, end: float) -> float:
@@ -45,7 +68,9 @@ def smoke(tmp_path_factory):
         "pose": probe.collect(PoseStamped, "rig/pose", RELIABLE),
         "episodes": probe.collect(String, "episodes", EVENTS),
         "loaded": probe.collect(String, "policy/loaded_checkpoint", LATCHED),
+        "goal_marker": probe.collect(Marker, "goal_marker", RELIABLE),
     }
+    topics, publishers = {}, {}
     log = run_dir / "meld-launch.log"
     start = time.monotonic()
     with open(log, "w") as out:
@@ -53,13 +78,18 @@ def smoke(tmp_path_factory):
                                  "--duration", str(DURATION), "--run-dir", str(run_dir)],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            code = proc.wait(timeout=DURATION + 120)
+            while proc.poll() is None and time.monotonic() < start + GRAPH_SAMPLED_AT:
+                time.sleep(0.5)
+            if proc.poll() is None:
+                topics, publishers = live_graph(probe.node)
+            code = proc.wait(timeout=max(1.0, start + DURATION + 120 - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             pytest.fail(f"meld-launch did not stop within {DURATION + 120:.0f} s; see {log}")
     time.sleep(1.0)
     probe.close()
-    yield {"code": code, "log": log.read_text(), "run_dir": run_dir, "seen": seen, "start": start}
+    yield {"code": code, "log": log.read_text(), "run_dir": run_dir, "seen": seen, "start": start,
+           "topics": topics, "publishers": publishers}
 
 
 def test_runner_exits_cleanly_and_leaves_nothing_running(smoke):
@@ -119,3 +149,25 @@ def test_checkpoint_is_written_and_the_policy_loads_it(smoke):
     # Policy episodes after the first checkpoint act with it.
     reports = [EpisodeReport.from_json(m.data) for _, m in smoke["seen"]["episodes"]]
     assert any(r.checkpoint for r in reports)
+
+
+def test_every_topic_rviz_shows_is_published_with_the_type_and_qos_it_expects(smoke):
+    publishers = smoke["publishers"]
+    assert publishers, f"the graph was not listed at {GRAPH_SAMPLED_AT:.0f} s: meld-launch had stopped"
+    subscriptions, not_in_sim = rviz_subscriptions()
+    for s in subscriptions:
+        if s.topic in not_in_sim:
+            continue  # the reason is in test_rviz_config.NOT_IN_SIM
+        pubs = publishers.get(s.topic, [])
+        assert pubs, f"rviz display {s.display!r} subscribes to {s.topic}: nobody publishes it in the sim graph"
+        types = {t for t, _, _ in pubs}
+        assert types == {s.msg_type}, f"{s.topic}: rviz expects {s.msg_type}, the graph publishes {types}"
+        for _, reliability, durability in pubs:
+            # A request the offer does not meet connects nothing, silently (rviz shows no message).
+            if s.reliability == "Reliable":
+                assert reliability == "RELIABLE", f"{s.topic} is {reliability}: set {s.display!r} to Best Effort"
+            if s.durability == "Transient Local":
+                assert durability == "TRANSIENT_LOCAL", f"{s.topic} is {durability}: set {s.display!r} to Volatile"
+    markers = [m for _, m in smoke["seen"]["goal_marker"]]
+    assert markers, "the reward node published no goal_marker"
+    assert {m.header.frame_id for m in markers} == {"world"}

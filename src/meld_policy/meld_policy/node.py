@@ -15,6 +15,9 @@ Usage (the launch files and `meld-launch` start it for you):
   out  policy/loaded_checkpoint std_msgs/String  the checkpoint acted with (latched)
   out  belief/predicted_reward geometry_msgs/Vector3Stamped  x mean, y std of the belief's
                                                  predicted reward (the paper's figure 6, live)
+  out  belief/marker           visualization_msgs/Marker  the same for rviz, frame `world`: a bar
+                                                 beside the router, height |mean|, width 2 std,
+                                                 and a text "predicted reward m +- s" above it
   out  /diagnostics            the loop's measured rate and jitter
 
 Every tick takes the newest frame of each camera (stale or malformed frames are dropped with a
@@ -30,11 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, String
+from visualization_msgs.msg import Marker
 
 from widowx_bringup.ros.images import image_to_rgb, join_cameras, stamp_to_ns, to_policy_frame
 from widowx_bringup.ros.loop_monitor import LoopMonitor, diagnostics_message
@@ -48,6 +53,39 @@ from .episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
 from .episode_runner import EpisodeRunner
 
 ACTION_DIM = 5
+
+BELIEF_BAR_BASE = (0.30, -0.12, 0.0)
+"""Foot of the predicted-reward bar in `world` (the arm's base frame, x forward, z up): on the
+table 12 cm to the right of the router's centre, clear of the arm and the rig's 2 cm of travel."""
+BELIEF_BAR_SCALE = 0.2
+"""Metres of bar per unit of reward: a shaped reward of -1 (1 m + 1 rad from the goal) is 20 cm."""
+BELIEF_MARKER_LIFETIME = Duration(sec=2)
+"""About six ticks: rviz drops the bar soon after the loop stops predicting (between episodes)."""
+
+
+def belief_markers(mean: float, std: float, stamp) -> tuple[Marker, Marker]:
+    """The belief's predicted reward for rviz: a cylinder whose height is |mean| and whose width is
+    2 std (both in BELIEF_BAR_SCALE metres per unit; orange below zero, blue at or above), and a
+    text above it. Two small messages per tick, nothing computed but the numbers."""
+    bar, text = Marker(), Marker()
+    height = max(abs(mean) * BELIEF_BAR_SCALE, 1e-3)
+    for m in (bar, text):
+        m.header.frame_id, m.header.stamp = "world", stamp
+        m.ns, m.action, m.lifetime = "belief", Marker.ADD, BELIEF_MARKER_LIFETIME
+        m.pose.position.x, m.pose.position.y = BELIEF_BAR_BASE[0], BELIEF_BAR_BASE[1]
+        m.pose.orientation.w = 1.0
+        m.color.a = 0.9
+    bar.id, bar.type = 0, Marker.CYLINDER
+    bar.pose.position.z = BELIEF_BAR_BASE[2] + height / 2
+    bar.scale.x = bar.scale.y = max(2.0 * std * BELIEF_BAR_SCALE, 0.005)
+    bar.scale.z = height
+    bar.color.r, bar.color.g, bar.color.b = (1.0, 0.5, 0.1) if mean < 0 else (0.2, 0.5, 1.0)
+    text.id, text.type = 1, Marker.TEXT_VIEW_FACING
+    text.pose.position.z = BELIEF_BAR_BASE[2] + height + 0.03
+    text.scale.z = 0.02  # text height, m
+    text.color.r = text.color.g = text.color.b = 1.0
+    text.text = f"predicted reward {mean:+.3f} +- {std:.3f}"
+    return bar, text
 
 
 @dataclass
@@ -104,6 +142,7 @@ class PolicyNode(Node):
         self.state_pub = self.create_publisher(String, "policy/state", LATCHED)
         self.loaded_pub = self.create_publisher(String, "policy/loaded_checkpoint", LATCHED)
         self.pred_pub = self.create_publisher(Vector3Stamped, "belief/predicted_reward", STATE)
+        self.marker_pub = self.create_publisher(Marker, "belief/marker", STATE)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Image, "scene_camera/image_raw", lambda m: self._on_frame("scene", m), SENSOR)
         self.create_subscription(Image, "wrist_camera/image_raw", lambda m: self._on_frame("wrist", m), SENSOR)
@@ -225,6 +264,8 @@ class PolicyNode(Node):
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.vector.x, msg.vector.y = runner.predicted
             self.pred_pub.publish(msg)
+            for marker in belief_markers(*runner.predicted, msg.header.stamp):
+                self.marker_pub.publish(marker)
         if action is not None:
             self.cmd_pub.publish(Float64MultiArray(data=[float(a) for a in action]))
             return

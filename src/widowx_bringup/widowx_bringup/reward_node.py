@@ -9,6 +9,9 @@ Usage (the launch files and `meld-launch` start it for you):
   in   link_up        std_msgs/Bool                 the far end of the cable has carrier
   out  reward         geometry_msgs/Vector3Stamped  x: shaped reward, y: sparse reward (0/1),
                                                     z: the plug's distance to the goal, m
+  out  goal_marker    visualization_msgs/Marker     with each reward: a plug-sized box in the goal
+                                                    port's insertion pose, frame `world` (rviz:
+                                                    launch/rviz/meld.rviz)
 The same code scores the sim and the robot: the plug pose comes from `widowx_bringup.kinematics`
 (the table the sim's MJCF is generated from) and the goal from `widowx_bringup.scene`. The sparse
 reward is the link signal alone, as on the robot; no geometry guesses it.
@@ -19,10 +22,13 @@ import math
 import time
 from dataclasses import dataclass
 
+import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped, Vector3Stamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32
+from visualization_msgs.msg import Marker
 
 from .bridge.safety import joint_state_problem, reorder
 from .kinematics import ARM_JOINTS, arm_spec, forward
@@ -54,6 +60,46 @@ class RewardNodeConfig:
             raise ValueError("rate_hz and stale_after must be > 0")
 
 
+WORLD_FRAME = "world"
+"""The arm's base frame, which is the sim's world frame: x forward, y left, z up, origin at the
+base's foot. On the robot the Interbotix description's `world` link sits at <robot>/base_link, so
+the same frame id places the marker on the real arm (WIDOWX.md, docs/robot.md)."""
+GOAL_MARKER_LIFETIME = Duration(sec=1)
+"""rviz drops the goal box a second after the last reward, so a stalled reward node shows no goal
+instead of a stale one."""
+
+
+def quaternion_xyzw(R: np.ndarray) -> tuple[float, float, float, float]:
+    """Unit quaternion (x, y, z, w) of a rotation matrix (Shepperd's method: stable for any angle)."""
+    t = float(np.trace(R))
+    if t > 0.0:
+        s = 2.0 * math.sqrt(1.0 + t)
+        return (R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s
+    i = int(np.argmax(np.diag(R)))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    s = 2.0 * math.sqrt(max(1.0 + R[i, i] - R[j, j] - R[k, k], 1e-12))
+    q = [0.0, 0.0, 0.0, (R[k, j] - R[j, k]) / s]
+    q[i], q[j], q[k] = 0.25 * s, (R[j, i] + R[i, j]) / s, (R[k, i] + R[i, k]) / s
+    return q[0], q[1], q[2], q[3]
+
+
+def goal_marker(goal_tip: np.ndarray, R_goal: np.ndarray, plug: PlugGeometry, stamp) -> Marker:
+    """A box the size of the plug where the plug must end up: tip `goal_tip`, body along the plug
+    axis (R_goal's x column, pointing down into the port), width and thickness along y and z, so
+    the box also shows the wrist rotation the port asks for."""
+    m = Marker()
+    m.header.frame_id, m.header.stamp = WORLD_FRAME, stamp
+    m.ns, m.id, m.type, m.action = "goal", 0, Marker.CUBE, Marker.ADD
+    centre = np.asarray(goal_tip, dtype=float) - 0.5 * plug.length * R_goal[:, 0]
+    m.pose.position.x, m.pose.position.y, m.pose.position.z = (float(v) for v in centre)
+    o = m.pose.orientation
+    o.x, o.y, o.z, o.w = (float(v) for v in quaternion_xyzw(R_goal))
+    m.scale.x, m.scale.y, m.scale.z = plug.length, plug.width, plug.thickness
+    m.color.r, m.color.g, m.color.b, m.color.a = 0.1, 0.9, 0.2, 0.7
+    m.lifetime = GOAL_MARKER_LIFETIME
+    return m
+
+
 def yaw_of(pose: PoseStamped) -> float:
     q = pose.pose.orientation
     return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
@@ -78,6 +124,7 @@ class RewardNode(Node):
         self.create_subscription(Int32, "task", self._on_task, LATCHED)
         self.create_subscription(Bool, "link_up", self._on_link, STATE)
         self.pub = self.create_publisher(Vector3Stamped, "reward", STATE)
+        self.marker_pub = self.create_publisher(Marker, "goal_marker", STATE)
         self.create_timer(1.0 / cfg.rate_hz, self._on_timer)
 
     def _on_joints(self, msg: JointState) -> None:
@@ -122,6 +169,7 @@ class RewardNode(Node):
         msg.header.frame_id = "reward"
         msg.vector.x, msg.vector.y, msg.vector.z = reward, 1.0 if self._link else 0.0, distance
         self.pub.publish(msg)
+        self.marker_pub.publish(goal_marker(goal_tip, R_goal, self.plug, msg.header.stamp))
 
 
 def main(args: list[str] | None = None) -> int:

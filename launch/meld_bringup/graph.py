@@ -70,9 +70,15 @@ class GraphArgs:
     """Robot only: the scene camera's stable device path, stream URL or video file."""
     wrist_camera_device: str = "/dev/v4l/by-id/wrist-camera"
     """Robot only: the wrist camera's stable device path, stream URL or video file."""
+    link_interface: str = ""
+    """Robot only: the network interface at the far end of the cable, whose carrier is the sparse
+    "link up" reward (the link watcher's `interface`; find it with `ip link`)."""
     cells: int = 1
     """Sim only: this many simulated cells (namespaces cell1..cellN, each with its own rig,
     arm and policy) feeding one trainer."""
+    meta_test: bool = False
+    """Meta-test instead of meta-training: held-out trials with the newest checkpoint, a report
+    (eval_report.json in the run folder), then the graph stops."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -133,6 +139,9 @@ def _cell(args: GraphArgs, cell: str, rig_link: str, run_dir: str) -> tuple[list
         for cam, device in (("scene_camera", args.scene_camera_device), ("wrist_camera", args.wrist_camera_device)):
             nodes.append(NodeSpec(cam, "widowx_bringup", "camera_node", "widowx_bringup.camera.node",
                                   {"device": device, "frame_id": cam}, namespace=cell, description=f"{cam} webcam"))
+        nodes.append(NodeSpec("link_watcher", "widowx_bringup", "link_watcher", "widowx_bringup.link.node",
+                              {"interface": args.link_interface}, namespace=cell,
+                              description="sparse reward: carrier of the interface at the cable's far end"))
     nodes += [
         NodeSpec("pid_bridge", "widowx_bringup", "pid_bridge", "widowx_bringup.bridge.node",
                  dict(common, driver="sim" if args.mode == "sim" else "interbotix"), namespace=cell,
@@ -163,7 +172,7 @@ def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
     nodes.append(NodeSpec(
         "trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
         {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config,
-         "cells": " ".join(cell for cell, _ in cells)},
+         "cells": " ".join(cell for cell, _ in cells), "meta_test": args.meta_test},
         description="meta-training orchestrator" + (f" for {args.cells} cells" if args.cells > 1 else "")))
     return nodes, processes
 

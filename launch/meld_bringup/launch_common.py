@@ -37,14 +37,21 @@ def declare_arguments(sim_default: str) -> list:
     for f in fields(GraphArgs):
         if f.name == "mode":
             continue
-        args.append(DeclareLaunchArgument(f.name, default_value=str(f.default), description=_field_doc(f.name)))
+        default = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+        choices = ["true", "false"] if isinstance(f.default, bool) else None
+        args.append(DeclareLaunchArgument(f.name, default_value=default, description=_field_doc(f.name),
+                                          **({"choices": choices} if choices else {})))
     return args
 
 
 def _graph_actions(context, *_, **__) -> list:
-    values = {f.name: LaunchConfiguration(f.name).perform(context) for f in fields(GraphArgs) if f.name != "mode"}
-    values["rig_speedup"] = float(values["rig_speedup"])
-    values["cells"] = int(values["cells"])
+    values = {}
+    for f in fields(GraphArgs):
+        if f.name == "mode":
+            continue
+        text = LaunchConfiguration(f.name).perform(context)
+        kind = type(f.default)
+        values[f.name] = text.lower() in _TRUE if kind is bool else kind(text)
     sim = LaunchConfiguration("sim").perform(context).lower() in _TRUE
     args = GraphArgs(mode="sim" if sim else "robot", **values)
     nodes, processes = build_graph(args)

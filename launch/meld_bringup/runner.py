@@ -190,6 +190,14 @@ class Runner:
         self.log("all processes stopped")
 
 
+def _field_docs() -> dict[str, str]:
+    try:
+        from widowx_bringup.ros.params import field_docs
+        return field_docs(GraphArgs)
+    except Exception:  # help text only
+        return {}
+
+
 def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
     parser = argparse.ArgumentParser(prog="meld-launch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -199,10 +207,15 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
     parser.add_argument("--exclude", default="", help="comma-separated node names not to start")
     parser.add_argument("--quiet", action="store_true",
                         help="terminal shows the trainer's progress and every warning; full logs in RUN_DIR/logs")
+    docs = _field_docs()
     for f in fields(GraphArgs):
         if f.name == "mode":
             continue
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=None)
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, action="store_true", default=None, help=docs.get(f.name))
+        else:
+            parser.add_argument(flag, type=type(f.default), default=None, help=f"{docs.get(f.name, '')} (default {f.default!r})")
     ns = parser.parse_args(argv)
     values = {f.name: getattr(ns, f.name) for f in fields(GraphArgs) if f.name != "mode" and getattr(ns, f.name) is not None}
     if "run_dir" not in values:

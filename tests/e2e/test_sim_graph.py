@@ -171,3 +171,18 @@ def test_every_topic_rviz_shows_is_published_with_the_type_and_qos_it_expects(sm
     markers = [m for _, m in smoke["seen"]["goal_marker"]]
     assert markers, "the reward node published no goal_marker"
     assert {m.header.frame_id for m in markers} == {"world"}
+
+
+def test_meta_test_on_heldout_tasks_reports_and_stops(smoke):
+    """The same run folder, meta-tested: held-out trials with the newest checkpoint, a report."""
+    import json
+
+    out = subprocess.run([str(Path(sys.executable).parent / "meld-launch"), "sim", "--meta-test", "--config", "smoke",
+                          "--quiet", "--run-dir", str(smoke["run_dir"]), "--duration", "200"],
+                         capture_output=True, text=True, timeout=260)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "trainer finished; stopping the graph" in out.stdout
+    assert re.search(r"heldout success: \d+% \(\d+/3 trials, 95% CI", out.stdout)
+    report = json.loads((smoke["run_dir"] / "eval_report.json").read_text())
+    assert report["trials"] == 3 and set(report["per_task"]) <= {str(t) for t in range(20, 30)}
+    assert report["checkpoint"].endswith("latest.pt") and 0.0 <= report["success"] <= 1.0

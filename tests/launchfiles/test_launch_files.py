@@ -100,8 +100,28 @@ def test_launch_file_starts_the_shared_graph(stub_launch, launch_file, sim):
 def test_robot_graph_has_cameras_and_the_interbotix_driver(stub_launch):
     _, actions = run_opaque(load_launch_file("widowx.launch.py"), {})
     nodes = {a.kwargs["name"]: a.kwargs for a in actions if type(a).__name__ == "Node"}
-    assert {"scene_camera", "wrist_camera"} <= nodes.keys() and "sim" not in nodes
+    assert {"scene_camera", "wrist_camera", "link_watcher"} <= nodes.keys() and "sim" not in nodes
     assert nodes["pid_bridge"]["parameters"][-1]["driver"] == "interbotix"
+
+
+def test_launch_arguments_reach_the_nodes(stub_launch):
+    _, actions = run_opaque(load_launch_file("widowx.launch.py"),
+                            {"link_interface": "enx001", "meta_test": "true", "rig_port": "/dev/meld_rig"})
+    nodes = {a.kwargs["name"]: a.kwargs["parameters"][-1] for a in actions if type(a).__name__ == "Node"}
+    assert nodes["link_watcher"]["interface"] == "enx001"
+    assert nodes["trainer"]["meta_test"] is True
+    assert nodes["reset_rig"]["port"] == "/dev/meld_rig"
+
+
+def test_two_cells_are_namespaced_under_the_graph(stub_launch):
+    _, actions = run_opaque(load_launch_file("sim.launch.py"), {"cells": "2", "namespace": "lab"})
+    nodes = [a.kwargs for a in actions if type(a).__name__ == "Node"]
+    spaces = {(n["namespace"], n["name"]) for n in nodes}
+    for cell in ("lab/cell1", "lab/cell2"):
+        assert {(cell, "sim"), (cell, "policy"), (cell, "pid_bridge"), (cell, "reset_rig")} <= spaces
+    assert ("lab", "trainer") in spaces
+    trainer = next(n for n in nodes if n["name"] == "trainer")
+    assert trainer["parameters"][-1]["cells"] == "cell1 cell2"
 
 
 def test_rviz_only_when_asked(stub_launch):

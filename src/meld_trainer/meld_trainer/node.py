@@ -63,6 +63,9 @@ class TrainerNodeConfig:
     cells: str = ""
     """Space-separated namespaces of the cells to collect from, relative to the trainer's
     (e.g. "cell1 cell2"); empty: the cell in the trainer's own namespace."""
+    meta_test: bool = False
+    """Meta-test (Algorithm 2) instead of training: `eval_trials` held-out trials with the newest
+    checkpoint, eval_report.json in the run folder, then the node exits."""
     episode_steps: int = 40
     """Actions per episode (40 at 3.3 Hz is 12 s)."""
     use_rig: bool = True
@@ -339,7 +342,8 @@ class TrainerNode(Node):
         lo, hi = wilson_interval(k, n)
         with self.learn_lock:
             result = {"iteration": self.trainer.counters["iteration"], "env_steps": self.trainer.counters["env_steps"],
-                      "success": k / n, "successes": k, "trials": n, "ci95": [lo, hi]}
+                      "success": k / n, "successes": k, "trials": n, "ci95": [lo, hi],
+                      "per_task": {str(task): sum(v) / len(v) for task, v in per_task.items()}}
             self.trainer.eval_history.append(result)
             if self.trainer.writer is not None:
                 self.trainer.writer.add_scalar("eval/heldout_success", k / n, result["env_steps"])
@@ -416,6 +420,9 @@ class TrainerNode(Node):
     def _main(self) -> None:
         try:
             self._setup()
+            if self.config.meta_test:
+                self._meta_test()
+                return
             self._pretrain_in_flight = self._iterations_in_flight = 0
             errors: list[BaseException] = []
 
@@ -451,6 +458,21 @@ class TrainerNode(Node):
             self.failed = f"{type(exc).__name__}: {exc}"
             self.get_logger().fatal(f"meta-training stopped: {self.failed}")
             stop_process()
+
+    def _meta_test(self) -> None:
+        """Algorithm 2 on the held-out tasks with the newest checkpoint; report and exit."""
+        if not self.trainer.checkpoint_path.is_file():
+            raise RuntimeError(f"nothing to meta-test: no checkpoint in {self.trainer.checkpoint_path.parent}; "
+                               "meta-train into this run folder first")
+        self._announce(str(self.trainer.checkpoint_path))
+        result = self._evaluate(self.cells[0])
+        result.update(checkpoint=str(self.trainer.checkpoint_path), env_id=self.config.env_id)
+        (self.run_dir / "eval_report.json").write_text(json.dumps(result, indent=1))
+        lo, hi = result["ci95"]
+        self._progress(f"heldout success: {100 * result['success']:.0f}% ({result['successes']}/{result['trials']} "
+                       f"trials, 95% CI {100 * lo:.0f}-{100 * hi:.0f}%); report in {self.run_dir / 'eval_report.json'}",
+                       phase="meta_test", **{k: result[k] for k in ("success", "successes", "trials")})
+        stop_process()
 
     def request_stop(self) -> None:
         self._stop.set()

@@ -40,6 +40,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.node import Node
+from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
@@ -122,7 +123,9 @@ class PidBridge(Node):
         self._estop: str | None = None      # why the emergency stop is latched, or None
         self._estop_input = False           # the last value on the emergency_stop topic
         self._homing = False
-        self._home_done = threading.Event()
+        self._home_future: Future | None = None  # answered by the control loop: True at home, False if not
+        self._home_deadline = 0.0
+        self._last_tick: float | None = None
         self._pid_primed = False
         self._problem = "no joint states yet"
         self._problem_kind = "no_joint_states"
@@ -201,6 +204,8 @@ class PidBridge(Node):
 
     def _control(self) -> None:
         now = time.monotonic()
+        if self._homing and now > self._home_deadline:
+            self._end_homing(False)  # answered here, whatever else keeps the arm from moving
         with self._lock:
             q, dq, q_age = self._q, self._dq, now - self._q_time
             cmd, cmd_age = self._cmd.copy(), now - self._cmd_time
@@ -222,6 +227,7 @@ class PidBridge(Node):
             self._problem_kind = kind or "disabled"
             self._problem = problem or "disabled"
             self._pid_primed = False
+            self._last_tick = None
             self.driver.stop()
             return
         if not self._pid_primed:  # (re)start holding where the arm is
@@ -234,14 +240,17 @@ class PidBridge(Node):
         if self._homing:
             error = self.home_q - q
             if np.max(np.abs(error)) < self.config.home_tolerance:
-                self._home_done.set()  # before clearing _homing: the waiting service checks both
-                self._homing = False
+                self._end_homing(True)
             v = np.clip(2.0 * error, -self.config.home_velocity, self.config.home_velocity)
         elif cmd_age <= self.config.command_timeout:
             v = cmd
         else:
             v = np.zeros(len(ARM_JOINTS))  # watchdog: hold the current target
-        u = self.pid.update(v, q, dq)
+        # The measured period, not the nominal one: a late tick still integrates the command fully.
+        dt = 1.0 / self.config.pid.rate_hz if self._last_tick is None else min(now - self._last_tick,
+                                                                              3.0 / self.config.pid.rate_hz)
+        self._last_tick = now
+        u = self.pid.update(v, q, dq, dt=dt)
         verdict = self.workspace.check(q, u)
         if verdict.any_stopped:
             # Hold the stopped joints' targets where they are, so no lead builds up against the wall.
@@ -265,7 +274,7 @@ class PidBridge(Node):
         with self._drive:
             first = self._estop is None
             self._estop = reason
-            self._homing = False
+            self._end_homing(False)
             self.driver.stop()
         if first:
             self.get_logger().error(f"EMERGENCY STOP ({reason}): servos at zero, commands ignored; clear it with "
@@ -284,21 +293,25 @@ class PidBridge(Node):
         return response
 
     # --- services ---------------------------------------------------------------------------
-    def _on_home(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+    def _end_homing(self, reached: bool) -> None:
+        self._homing = False
+        if self._home_future is not None and not self._home_future.done():
+            self._home_future.set_result(reached)
+
+    async def _on_home(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Drive home and answer on arrival. A coroutine: it waits without holding the executor,
+        so the single-threaded control loop keeps its rate and an e-stop is served at once."""
         if not self._enabled or self._estop:
             response.success = False
             response.message = ("bridge disabled: call ~/enable with true first" if not self._estop
                                 else f"emergency stop latched ({self._estop}): call ~/enable with true first")
             return response
         self.get_logger().info(f"homing to {np.round(self.home_q, 3).tolist()} (deadline {self.config.home_timeout:.0f} s)")
-        self._home_done.clear()
+        self._end_homing(False)  # a homing call still waiting gives way to this one
+        self._home_future = Future()
+        self._home_deadline = time.monotonic() + self.config.home_timeout
         self._homing = True
-        deadline = time.monotonic() + self.config.home_timeout
-        reached = False
-        while not reached and time.monotonic() < deadline and self._homing:
-            reached = self._home_done.wait(0.1)  # in slices: an e-stop or disable ends the wait at once
-        reached = reached or self._home_done.is_set()
-        self._homing = False
+        reached = await self._home_future
         if reached:
             response.success, response.message = True, "at home"
         elif self._estop or not self._enabled:
@@ -328,7 +341,7 @@ class PidBridge(Node):
                 with self._lock:
                     self._cmd_time = -np.inf  # only commands sent after the clear move the arm
             if not self._enabled:
-                self._homing = False
+                self._end_homing(False)
             self.driver.stop()
         if cleared:
             self.driver.torque_on()
@@ -362,15 +375,17 @@ class PidBridge(Node):
         self.diag_pub.publish(diagnostics_message(self, [loop, state, driver]))
 
     def request_stop(self) -> None:
-        """Shutdown: end a homing call that is waiting, so the executor can stop."""
-        self._homing = False
+        """Shutdown: answer a homing call that is waiting, so the executor can stop."""
+        self._end_homing(False)
 
     def on_shutdown(self) -> None:
         self.driver.stop()
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(PidBridge, args, threads=4)  # e-stop never waits behind a homing call
+    # One thread: rclpy 7.1's multi-threaded executor let this 100 Hz loop slip to 74 Hz with 100 ms
+    # period jitter under load. Homing is a coroutine, so an e-stop never waits behind it.
+    return run_node(PidBridge, args, threads=1)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,15 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.signals import SignalHandlerOptions
 
 
-def run_node(make_node: Callable[[], "rclpy.node.Node"], args: list[str] | None = None, threads: int = 2) -> int:
+def run_node(make_node: Callable[[], "rclpy.node.Node"], args: list[str] | None = None, threads: int = 1) -> int:
     """Build the node, spin it until SIGINT/SIGTERM or shutdown, clean up; returns the exit code.
 
-    threads=1 gives a single-threaded executor: every callback on one thread, which an OpenGL
-    (EGL) context needs, since it can only be current on one thread."""
+    The default is a single-threaded executor. Measured here (benchmarks/ros_latency.py and the
+    graph's loop diagnostics), rclpy 7.1's multi-threaded executor let a 100 Hz timer slip to
+    74 Hz with 100 ms period jitter and delayed a 3.3 Hz timer by up to 180 ms once images
+    arrived; single-threaded, the same loops hold their rates within a few ms. It also keeps an
+    OpenGL (EGL) context on the one thread it was made current on. Waits inside callbacks are
+    coroutines (see the PID bridge's home service) or live on a worker thread (the trainer)."""
     rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
 

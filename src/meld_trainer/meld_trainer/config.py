@@ -97,9 +97,10 @@ class TrainConfig:
     ac_batch_trials: int = 0
     """Trials filtered (no gradient) per actor-critic batch; 0 means enough for sac.batch_size transitions."""
     ac_feature_reuse: int = 1
-    """Actor-critic updates that draw their transitions from one filtered set of trials (1: a fresh set
-    each update, as in the reference code). More saves the filter's conv passes on a CPU; each update
-    still samples its own `sac.batch_size` transitions, from `ac_feature_reuse` times as many trials."""
+    """Actor-critic updates that draw their batches from one filtered set of `ac_batch_trials` trials
+    (1: a fresh set for every update, as in the reference code). Filtering is a conv pass over every
+    frame and costs far more than the SAC step on a CPU; set ac_batch_trials large enough that the
+    batches drawn from one set differ."""
     eval_every: int = 100
     """Evaluate on the held-out tasks every this many iterations (reference: 100); 0 disables."""
     eval_trials: int = 10

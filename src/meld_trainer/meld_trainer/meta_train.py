@@ -231,12 +231,16 @@ class MetaTrainer:
         return b_t, a_t, r_next, b_next, not_done
 
     def ac_batch(self) -> tuple[torch.Tensor, ...]:
-        """sac.batch_size transitions out of filtered whole trials (a set shared by `ac_feature_reuse` updates)."""
+        """sac.batch_size transitions out of filtered whole trials; one filtered set serves `ac_feature_reuse` updates.
+
+        Filtering (a conv pass over every frame) costs far more on a CPU than the SAC step, so on a CPU
+        it pays to filter `ac_batch_trials` trials once and draw several batches from their transitions.
+        """
         bs, reuse = self.cfg.sac.batch_size, self.cfg.train.ac_feature_reuse
         if self._ac_cache is None or self._ac_cache_uses >= reuse:
-            per_batch = self.cfg.train.ac_batch_trials or max(
+            trials = self.cfg.train.ac_batch_trials or max(
                 1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
-            self._ac_cache, self._ac_cache_uses = self.filter_transitions(per_batch * reuse), 0
+            self._ac_cache, self._ac_cache_uses = self.filter_transitions(trials), 0
         self._ac_cache_uses += 1
         n = len(self._ac_cache[0])
         idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)

@@ -66,9 +66,10 @@ class EpisodeRunner:
         self.sparse.append(r_sparse)
         self.success.append(bool(r_sparse > 0.0) and not first)
         if self.request.mode == "policy":
-            x = np.broadcast_to(frame, (self.particles, *frame.shape))
-            self.belief = self.policy.filter.step(self.belief, x, r_in, self.prev_action,
-                                                  is_first=first and self.request.part == 1)
+            is_first = first and self.request.part == 1
+            # The first step makes the particles; later steps share one encoding of the frame.
+            x = np.broadcast_to(frame, (self.particles, *frame.shape)) if self.belief is None or is_first else frame
+            self.belief = self.policy.filter.step(self.belief, x, r_in, self.prev_action, is_first=is_first)
             with torch.inference_mode():
                 r_hat = self.policy.filter.predicted_reward(self.belief)
             self.predicted = (float(r_hat.mean()), float(r_hat.std()) if self.particles > 1 else 0.0)

@@ -53,9 +53,14 @@ class BeliefFilter:
         img = _as_tensor(image, torch.uint8, self.device)
         if img.dim() == 3:
             img = img.unsqueeze(0)
-        B = img.shape[0]
+        # One frame for many belief samples: encode it once and share the feature (the conv pass
+        # is most of a step's cost; the policy node filters several particles of one camera frame).
+        B = img.shape[0] if belief is None or is_first else max(img.shape[0], belief.z2.shape[0])
+        e_t = self.model.encode(img)
+        if e_t.shape[0] != B:
+            e_t = e_t.expand(B, *e_t.shape[1:])
         r = _as_tensor(reward, torch.float32, self.device).reshape(-1).expand(B)
-        h_t = self.model.evidence(self.model.encode(img), r)
+        h_t = self.model.evidence(e_t, r)
         if is_first or belief is None:
             s = self.model.posterior_step(h_t, None, None, eps1, eps2)
             t = 0

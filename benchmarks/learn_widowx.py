@@ -23,8 +23,10 @@ from pathlib import Path
 
 from meld_trainer.config import build_config
 
-BIN = Path(sys.executable).parent
 STEPS_PER_EPISODE = 40
+# `python -m` rather than the console scripts: runs where the packages are on PYTHONPATH only (a GPU box).
+TRAIN = [sys.executable, "-m", "meld_trainer.train_cli"]
+EVAL = [sys.executable, "-m", "meld_trainer.eval_cli"]
 
 
 def main() -> int:
@@ -36,10 +38,12 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=0.0, help="wall-clock budget per env (0: none)")
     p.add_argument("--run-root", default=f"runs/learn_widowx-{time.strftime('%Y%m%d-%H%M%S')}")
     p.add_argument("--trials-per-task", type=int, default=2)
+    p.add_argument("--parallel", action="store_true", help="train the envs at the same time (a many-core GPU box)")
     p.add_argument("overrides", nargs="*")
     args = p.parse_args()
     root = Path(args.run_root)
     root.mkdir(parents=True, exist_ok=True)
+    runs = {}
     for env_id in args.envs.split(","):
         per_trial = 2 if "Sparse" in env_id else 1
         steps_per_iter = STEPS_PER_EPISODE * per_trial
@@ -48,21 +52,28 @@ def main() -> int:
         iterations = max(1, (args.env_steps - pretrain_steps) // steps_per_iter)  # the budget includes pretraining
         eval_every = max(1, args.eval_every_steps // steps_per_iter)
         run = root / env_id
-        cmd = [str(BIN / "meld-train"), "--env", env_id, "--config", args.config, "--run-dir", str(run),
+        cmd = [*TRAIN, "--env", env_id, "--config", args.config, "--run-dir", str(run),
                f"train.iterations={iterations}", f"train.eval_every={eval_every}", f"train.checkpoint_every={eval_every}",
                f"train.time_budget_s={args.minutes * 60:.0f}", *args.overrides]
         print("$", " ".join(cmd), flush=True)
-        t0 = time.time()
-        with open(root / f"{env_id}.train.log", "w") as log:
-            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
-        if rc != 0:
-            print(f"{env_id}: meld-train failed (rc {rc}); see {root / (env_id + '.train.log')}")
+        log = open(root / f"{env_id}.train.log", "w")
+        runs[env_id] = (run, time.time(), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+        if not args.parallel:
+            runs[env_id][2].wait()
+    for env_id, (run, t0, proc) in runs.items():
+        if proc.wait() != 0:
+            print(f"{env_id}: meld-train failed (rc {proc.returncode}); see {root / (env_id + '.train.log')}")
             return 1
-        ev = subprocess.run([str(BIN / "meld-eval"), "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks",
+        minutes = (time.time() - t0) / 60
+        ev = subprocess.run([*EVAL, "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks",
                              "heldout", "--trials-per-task", str(args.trials_per_task), "--out", str(run / "eval")],
                             capture_output=True, text=True)
-        report = json.loads((run / "eval" / "report.json").read_text())
-        print(f"\n{env_id}: {(time.time() - t0) / 60:.1f} min; held-out success against env steps:")
+        report_path = run / "eval" / "report.json"
+        if ev.returncode != 0 or not report_path.exists():
+            print(f"{env_id}: meld-eval failed (rc {ev.returncode}): {ev.stderr.strip()[-500:]}")
+            return 1
+        report = json.loads(report_path.read_text())
+        print(f"\n{env_id}: trained {minutes:.1f} min; held-out success against env steps:")
         for e in report["eval_history"]:
             print(f"  env steps {e['env_steps']:6d}  success {100 * e['success']:3.0f}% ({e['successes']}/{e['trials']})")
         last = ev.stdout.strip().splitlines()[-1] if ev.stdout.strip() else ev.stderr.strip()[-500:]

@@ -99,7 +99,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="paper", help="preset or YAML (default: paper)")
     p.add_argument("--threads", type=int, default=2, help="torch threads on the CPU")
-    p.add_argument("--updates", type=int, default=3, help="timed updates per kind")
+    p.add_argument("--updates", type=int, default=3, help="timed updates per kind on the CPU (0: skip the CPU)")
+    p.add_argument("--cuda-updates", type=int, default=50, help="timed updates per kind on CUDA")
     p.add_argument("--filter-steps", type=int, default=1000)
     p.add_argument("--skip-updates", action="store_true")
     args = p.parse_args()
@@ -115,10 +116,11 @@ def main() -> None:
           f"max {f['max_ms']:.2f} ms over {args.filter_steps} steps ({ok} the 5 ms p99 goal)")
     if args.skip_updates:
         return
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    devices = ([torch.device("cpu")] if args.updates else []) + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for d in devices:
-        r = bench_updates(cfg, d, args.updates)
-        print(f"{d.type}: model updates {r['model']:.3f}/s ({1 / r['model']:.2f} s each; batch {r['model_batch']}), "
+        r = bench_updates(cfg, d, args.cuda_updates if d.type == "cuda" else args.updates)
+        name = torch.cuda.get_device_name(d) if d.type == "cuda" else "cpu"
+        print(f"{name}: model updates {r['model']:.3f}/s ({1 / r['model']:.2f} s each; batch {r['model_batch']}), "
               f"actor-critic updates {r['ac']:.3f}/s ({1 / r['ac']:.2f} s each; batch {r['ac_batch']})")
     if not torch.cuda.is_available():
         print("cuda: no CUDA device visible to torch on this machine; GPU figures not measured")

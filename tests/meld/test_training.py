@@ -112,14 +112,25 @@ def _params(tr):
     return out
 
 
-def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
+# After a freeze the actor-critic samples a pool of cached features; a resumed run rebuilds it from the
+# episode files and must land on the same parameters all the same. 60 pretraining steps + 2 x 15.
+FREEZE_AFTER_TWO_ITERATIONS = ("train.model_freeze_env_steps=90", "train.frozen_ac_updates_per_iter=4")
+
+
+@pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS], ids=["paper", "model-freeze"])
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extra):
     N = 3
-    a = smoke_trainer(tmp_path / "a", f"train.iterations={2 * N}", "train.eval_every=2", f"train.checkpoint_every={N}")
+
+    def trainer(name, iterations):
+        return smoke_trainer(tmp_path / name, f"train.iterations={iterations}", "train.eval_every=2",
+                             f"train.checkpoint_every={N}", *extra)
+
+    a = trainer("a", 2 * N)
     a.run(progress=False)
-    b = smoke_trainer(tmp_path / "b", f"train.iterations={N}", "train.eval_every=2", f"train.checkpoint_every={N}")
-    b.run(progress=False)
-    c = smoke_trainer(tmp_path / "b", f"train.iterations={2 * N}", "train.eval_every=2", f"train.checkpoint_every={N}")
+    trainer("b", N).run(progress=False)
+    c = trainer("b", 2 * N)
     assert c.maybe_resume() and c.counters["iteration"] == N
+    assert c.model_frozen == bool(extra)
     c.run(progress=False)
     assert c.counters == a.counters
     pa, pc = _params(a), _params(c)
@@ -128,6 +139,39 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(pa[k], pc[k]), k
     assert c.eval_history == a.eval_history
     assert c.replay.num_trials() == a.replay.num_trials()
+
+
+def test_frozen_pool_holds_every_transition_of_the_replay(tmp_path):
+    tr = smoke_trainer(tmp_path, "train.frozen_ac_updates_per_iter=2", "train.eval_every=0")
+    tr.pretrain()
+    tr.cfg.train.model_freeze_env_steps = tr.counters["env_steps"]
+    steps = tr.replay.num_steps()
+    b, a, r, b_next, not_done = tr.ac_batch()
+    assert len(tr._frozen_pool[0]) == steps and b.shape[0] == min(tr.cfg.sac.batch_size, steps)
+    before = {k: [x.clone() for x in v] for k, v in tr._frozen_features.items()}
+    tr.iteration()
+    assert len(tr._frozen_pool[0]) == steps + 15  # one new 15-step trial
+    assert len(tr._frozen_features) == len(before) + 1
+    for k, v in before.items():  # the frozen model's features of the older trials are kept as they were
+        assert all(torch.equal(x, y) for x, y in zip(v, tr._frozen_features[k]))
+
+
+def test_model_freeze_stops_model_updates_and_keeps_the_actor_critic_learning(tmp_path):
+    tr = smoke_trainer(tmp_path, "train.frozen_ac_updates_per_iter=5", "train.eval_every=0")
+    tr.pretrain()
+    base = dict(tr.counters)
+    # Env steps count the pretraining too; smoke episodes are 15 steps, so the next two iterations still train the model.
+    tr.cfg.train.model_freeze_env_steps = base["env_steps"] + 31
+    for _ in range(2):
+        tr.iteration()
+    assert tr.counters["model_updates"] == base["model_updates"] + 2 and not tr.model_frozen
+    model_before, sac_before = copy.deepcopy(tr.model.state_dict()), copy.deepcopy(tr.sac.state_dict())
+    ac_before = tr.counters["ac_updates"]
+    tr.iteration()
+    assert tr.model_frozen and tr.counters["model_updates"] == base["model_updates"] + 2
+    assert tr.counters["ac_updates"] == ac_before + 5
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in model_before.items())
+    assert any(not torch.equal(v, tr.sac.state_dict()[k]) for k, v in sac_before.items())
 
 
 def test_config_files_and_overrides():

@@ -123,9 +123,10 @@ def best_ms(fn, n: int = 20) -> float:
 
 
 def test_conversions_are_fast_enough_for_the_control_loop():
-    """Best of 20, so a loaded CI machine does not fail it; a per-pixel Python path would take >100 ms."""
+    """Catches a per-pixel Python path (>100 ms for 640x480), not a slow machine: the vectorised
+    conversions take about 1 ms here, the bounds leave 10x for a loaded CI machine (best of 20)."""
     rgb = random_rgb(480, 640)
     msg = rgb_to_image(rgb)
-    assert best_ms(lambda: rgb_to_image(rgb)) < 2.0
-    assert best_ms(lambda: to_policy_frame(msg)) < 1.0
-    assert best_ms(lambda: join_cameras(to_policy_frame(msg), to_policy_frame(msg))) < 2.0
+    assert best_ms(lambda: rgb_to_image(rgb)) < 20.0
+    assert best_ms(lambda: to_policy_frame(msg)) < 10.0
+    assert best_ms(lambda: join_cameras(to_policy_frame(msg), to_policy_frame(msg))) < 20.0

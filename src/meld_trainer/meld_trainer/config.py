@@ -94,6 +94,12 @@ class TrainConfig:
     """Model updates per iteration (reference peg: 12 per 40 env steps)."""
     ac_updates_per_iter: int = 12
     """Actor-critic updates per iteration."""
+    model_freeze_env_steps: int = 0
+    """Stop updating the model after this many env steps, pretraining included (0: never, as in the paper). The critic and
+    actor read the model's belief, so every model update moves their input; once the model is good
+    enough a fixed belief lets them converge, and the model's share of a CPU budget goes to them."""
+    frozen_ac_updates_per_iter: int = 0
+    """Actor-critic updates per iteration once the model is frozen; 0 keeps ac_updates_per_iter."""
     ac_batch_trials: int = 0
     """Trials filtered (no gradient) per actor-critic batch; 0 means enough for sac.batch_size transitions."""
     ac_feature_reuse: int = 1
@@ -123,7 +129,8 @@ class TrainConfig:
         for n in ("model_batch_frames", "iterations", "eval_trials", "checkpoint_every", "log_every", "ac_feature_reuse"):
             _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
         for n in ("pretrain_episodes", "pretrain_model_updates", "model_updates_per_iter", "ac_updates_per_iter",
-                  "ac_batch_trials", "eval_every", "image_log_every", "torch_threads"):
+                  "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
+                  "frozen_ac_updates_per_iter"):
             _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")
         _check(self.model_lr > 0, "train.model_lr must be > 0")
         _check(self.time_budget_s >= 0, "train.time_budget_s must be >= 0")

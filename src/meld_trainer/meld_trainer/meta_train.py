@@ -93,6 +93,10 @@ class MetaTrainer:
         self._scalars: dict[str, list[float]] = {}
         self._ac_cache: tuple[torch.Tensor, ...] | None = None  # filtered transitions shared by ac_feature_reuse updates
         self._ac_cache_uses = 0
+        self._freeze_logged = False
+        # Once the model is frozen, each trial's filtered transitions never change: trial key -> tensors.
+        self._frozen_features: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}
+        self._frozen_pool: tuple[torch.Tensor, ...] | None = None
 
     # ----- plumbing -----------------------------------------------------------------------------------
     @staticmethod
@@ -216,7 +220,10 @@ class MetaTrainer:
 
     def filter_transitions(self, trials: int) -> tuple[torch.Tensor, ...]:
         """All transitions (b_t, a_t, r_{t+1}, b_{t+1}, not_done) of `trials` filtered trials, no gradient into the model."""
-        b = self._to_torch(self.replay.sample_trials(trials, self.rng))
+        return self._transitions(self.replay.sample_trials(trials, self.rng))
+
+    def _transitions(self, batch: TrialBatch) -> tuple[torch.Tensor, ...]:
+        b = self._to_torch(batch)
         with torch.no_grad():  # the stop-gradient between model and actor-critic
             feats = self.model.features(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
         valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode
@@ -237,6 +244,11 @@ class MetaTrainer:
         it pays to filter `ac_batch_trials` trials once and draw several batches from their transitions.
         """
         bs, reuse = self.cfg.sac.batch_size, self.cfg.train.ac_feature_reuse
+        if self.model_frozen:
+            pool = self._frozen_transitions()
+            n = len(pool[0])
+            idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
+            return tuple(x[idx] for x in pool)
         if self._ac_cache is None or self._ac_cache_uses >= reuse:
             trials = self.cfg.train.ac_batch_trials or max(
                 1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
@@ -246,10 +258,49 @@ class MetaTrainer:
         idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
         return tuple(x[idx] for x in self._ac_cache)
 
+    def _frozen_transitions(self) -> tuple[torch.Tensor, ...]:
+        """Every transition of the replay, filtered once per trial by the frozen model.
+
+        A frozen model filters a trial to the same features every time, so each trial is filtered once,
+        when first sampled after the freeze, and the actor-critic draws its batches from all of them:
+        an update then costs the SAC step alone. Each trial is filtered under its own seed (the global
+        RNG untouched), so the pool is the same whether it was built step by step or after a resume.
+        """
+        keys = self.replay.trial_keys()
+        live = set(keys)
+        stale = [k for k in self._frozen_features if k not in live]  # evicted from the replay
+        new = [k for k in keys if k not in self._frozen_features]
+        for k in stale:
+            del self._frozen_features[k]
+        for k in new:
+            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                torch.manual_seed(self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1])
+                self._frozen_features[k] = self._transitions(self.replay.trial(k))
+        if new or stale or self._frozen_pool is None:
+            parts = [self._frozen_features[k] for k in keys]
+            self._frozen_pool = tuple(torch.cat(x) for x in zip(*parts))
+        return self._frozen_pool
+
     def ac_update(self) -> dict[str, float]:
         stats = self.sac.update(*self.ac_batch())
         self.counters["ac_updates"] += 1
         return stats
+
+    @property
+    def model_frozen(self) -> bool:
+        f = self.cfg.train.model_freeze_env_steps
+        return bool(f) and self.counters["env_steps"] >= f
+
+    def updates_per_iter(self) -> tuple[int, int]:
+        """(model updates, actor-critic updates) for the next iteration, after train.model_freeze_env_steps."""
+        t = self.cfg.train
+        if self.model_frozen:
+            if not self._freeze_logged:
+                self._freeze_logged = True
+                log.info("model frozen at %d env steps (train.model_freeze_env_steps=%d): actor-critic only from here",
+                         self.counters["env_steps"], t.model_freeze_env_steps)
+            return 0, t.frozen_ac_updates_per_iter or t.ac_updates_per_iter
+        return t.model_updates_per_iter, t.ac_updates_per_iter
 
     def train(self, model_updates: int, ac_updates: int) -> dict[str, float]:
         """Plain call for the trainer node: this many model updates, then actor-critic updates."""
@@ -281,7 +332,7 @@ class MetaTrainer:
         summary = self.collect_and_store(task, mode="policy")
         self._accumulate({"train/success": float(summary["success"]), "train/return": summary["returns"][-1],
                           "train/shaped_return": sum(summary["shaped_returns"])})
-        self.train(t.model_updates_per_iter, t.ac_updates_per_iter)
+        self.train(*self.updates_per_iter())
         self.counters["iteration"] += 1
         return summary
 
@@ -417,11 +468,13 @@ class MetaTrainer:
         r = ckpt["rng"]
         torch.set_rng_state(r["torch"].cpu())
         g = r["numpy_global"]
-        np.random.set_state(("MT19937", g["key"].numpy().astype(np.uint32), g["pos"], g["has_gauss"], g["cached_gaussian"]))
+        # The checkpoint's tensors arrive on self.device; the RNG states live on the host.
+        np.random.set_state(("MT19937", g["key"].cpu().numpy().astype(np.uint32), g["pos"], g["has_gauss"],
+                             g["cached_gaussian"]))
         random.setstate((3, tuple(r["python"]), None))
         self.rng.bit_generator.state = r["trainer"]
         if r["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(r["cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in r["cuda"]])
         for n in notes:
             log.warning("%s", n)
         return notes

@@ -402,7 +402,7 @@ class TrainerNode(Node):
                         self._checkpoint()
                         self.notify(lambda: None)
                     continue
-                stats = tr.train(t.model_updates_per_iter, t.ac_updates_per_iter)
+                stats = tr.train(*tr.updates_per_iter())
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
                 self._progress(

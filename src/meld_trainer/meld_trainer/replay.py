@@ -141,6 +141,18 @@ class Replay:
         n = self.episodes_per_trial
         return [t for t in self.trials.get(task_id, {}).values() if len(t) == n]
 
+    def trial_keys(self) -> list[tuple[int, int]]:
+        """(task, trial index) of every complete trial held, oldest first within a task."""
+        n = self.episodes_per_trial
+        return [(task, idx) for task in sorted(self.trials) for idx, t in self.trials[task].items() if len(t) == n]
+
+    def trial(self, key: tuple[int, int]) -> TrialBatch:
+        """One trial by key, as a batch of one."""
+        task, idx = key
+        t = self.trials[task][idx]
+        seq = concat_trial([t[k] for k in sorted(t)])
+        return TrialBatch(**{k: v[None] for k, v in seq.items()}, task_ids=np.array([task]))
+
     @property
     def task_ids(self) -> list[int]:
         return sorted(t for t in self.trials if self.complete_trials(t))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
@@ -66,8 +65,7 @@ def main() -> int:
         print(f"\n{name}: held-out success during training (10 trials each):")
         for e in hist:
             print(f"  iter {e['iteration']:5d}  env steps {e['env_steps']:6d}  success {100 * e['success']:3.0f}%")
-        m = re.search(r"success: (\d+)%", last)
-        finals[name] = (last, report["env_steps"] if "env_steps" in report else None)
+        finals[name] = (last, report["env_steps"])
         print(f"{name} final: {last}")
     print("\n=== learn_point summary (PointGoal-v0, 10 held-out goals) ===")
     for name, (last, steps) in finals.items():

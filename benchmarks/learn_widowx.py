@@ -56,8 +56,8 @@ def main() -> int:
                f"train.iterations={iterations}", f"train.eval_every={eval_every}", f"train.checkpoint_every={eval_every}",
                f"train.time_budget_s={args.minutes * 60:.0f}", *args.overrides]
         print("$", " ".join(cmd), flush=True)
-        log = open(root / f"{env_id}.train.log", "w")
-        runs[env_id] = (run, time.time(), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+        with open(root / f"{env_id}.train.log", "w") as log:  # the child keeps its own handle
+            runs[env_id] = (run, time.time(), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
         if not args.parallel:
             runs[env_id][2].wait()
     for env_id, (run, t0, proc) in runs.items():

@@ -245,40 +245,39 @@ class MetaTrainer:
         """
         bs, reuse = self.cfg.sac.batch_size, self.cfg.train.ac_feature_reuse
         if self.model_frozen:
-            pool = self._frozen_transitions()
-            n = len(pool[0])
-            idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
-            return tuple(x[idx] for x in pool)
-        if self._ac_cache is None or self._ac_cache_uses >= reuse:
-            trials = self.cfg.train.ac_batch_trials or max(
-                1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
-            self._ac_cache, self._ac_cache_uses = self.filter_transitions(trials), 0
-        self._ac_cache_uses += 1
-        n = len(self._ac_cache[0])
+            source = self._frozen_transitions()
+        else:
+            if self._ac_cache is None or self._ac_cache_uses >= reuse:
+                trials = self.cfg.train.ac_batch_trials or max(
+                    1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
+                self._ac_cache, self._ac_cache_uses = self.filter_transitions(trials), 0
+            self._ac_cache_uses += 1
+            source = self._ac_cache
+        n = len(source[0])
         idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
-        return tuple(x[idx] for x in self._ac_cache)
+        return tuple(x[idx] for x in source)
 
     def _frozen_transitions(self) -> tuple[torch.Tensor, ...]:
         """Every transition of the replay, filtered once per trial by the frozen model.
 
-        A frozen model filters a trial to the same features every time, so each trial is filtered once,
-        when first sampled after the freeze, and the actor-critic draws its batches from all of them:
-        an update then costs the SAC step alone. Each trial is filtered under its own seed (the global
-        RNG untouched), so the pool is the same whether it was built step by step or after a resume.
+        A frozen model filters a trial to the same features every time, so each trial is filtered once
+        and the actor-critic draws its batches from all of them: an update then costs the SAC step
+        alone. The pool is brought up to date with the replay once per `train` call (it drops it), not
+        per update. Each trial is filtered under its own seed (the global RNG untouched), so the pool is
+        the same whether it was built step by step or after a resume.
         """
+        if self._frozen_pool is not None:
+            return self._frozen_pool
         keys = self.replay.trial_keys()
         live = set(keys)
-        stale = [k for k in self._frozen_features if k not in live]  # evicted from the replay
-        new = [k for k in keys if k not in self._frozen_features]
-        for k in stale:
+        for k in [k for k in self._frozen_features if k not in live]:  # evicted from the replay
             del self._frozen_features[k]
-        for k in new:
-            with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                torch.manual_seed(self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1])
-                self._frozen_features[k] = self._transitions(self.replay.trial(k))
-        if new or stale or self._frozen_pool is None:
-            parts = [self._frozen_features[k] for k in keys]
-            self._frozen_pool = tuple(torch.cat(x) for x in zip(*parts))
+        for k in keys:
+            if k not in self._frozen_features:
+                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+                    torch.manual_seed(self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1])
+                    self._frozen_features[k] = self._transitions(self.replay.trial(k))
+        self._frozen_pool = tuple(torch.cat(x) for x in zip(*(self._frozen_features[k] for k in keys)))
         return self._frozen_pool
 
     def ac_update(self) -> dict[str, float]:
@@ -307,6 +306,7 @@ class MetaTrainer:
         for _ in range(model_updates):
             self._accumulate(self.model_update())
         self._ac_cache = None  # features from the model as it is now
+        self._frozen_pool = None  # brought up to date with the replay (new and evicted trials)
         for _ in range(ac_updates):
             self._accumulate(self.ac_update())
         return {k: v[-1] for k, v in self._scalars.items()}

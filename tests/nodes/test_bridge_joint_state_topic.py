@@ -55,17 +55,26 @@ def bridge_in_process(monkeypatch):
         rclpy.try_shutdown()
 
 
-def feed_and_watch(probe: ProbeNode, topic: str, seconds: float) -> list:
+def feed_until(probe: ProbeNode, topic: str, done, timeout: float = 20.0) -> list:
+    """Publish joint states on `topic` and a steady command at 100 Hz until `done(servo, cmd)`;
+    returns the servo velocities the bridge sent meanwhile. Waiting on a condition, not a fixed
+    time, keeps the test honest on a loaded machine where discovery takes seconds."""
     servo = probe.collect(Float64MultiArray, "/jst/sim/servo_velocity", COMMAND)
     joints = probe.node.create_publisher(JointState, topic, STATE)
     cmd = probe.node.create_publisher(Float64MultiArray, "/jst/joint_velocity_cmd", COMMAND)
     q = home_joint_positions(WX200)
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    deadline = time.monotonic() + timeout
+    while not done(servo, cmd):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout:.0f} s feeding {topic}; {len(servo)} servo messages seen")
         joints.publish(JointState(name=list(ARM_JOINTS), position=q.tolist()))
         cmd.publish(Float64MultiArray(data=[0.3, 0, 0, 0, 0]))
         time.sleep(0.01)
     return servo
+
+
+def moving(servo, _cmd) -> bool:
+    return any(m.data[0] > 0.1 for _, m in servo)
 
 
 def test_interbotix_mode_reads_the_drivers_topic_and_relays_it(bridge_in_process):
@@ -74,9 +83,7 @@ def test_interbotix_mode_reads_the_drivers_topic_and_relays_it(bridge_in_process
     probe = ProbeNode("jst_probe")
     try:
         relayed = probe.collect(JointState, "/jst/joint_states", STATE)
-        servo = []
-        wait_for(lambda: (servo.extend(feed_and_watch(probe, "/wx200/joint_states", 0.3)),
-                          any(m.data[0] > 0.1 for _, m in servo))[1], 20, "the bridge tracking /wx200/joint_states")
+        feed_until(probe, "/wx200/joint_states", moving)
         wait_for(lambda: relayed, 5, "joint states relayed to /jst/joint_states")
         assert np.allclose(relayed[-1][1].position, home_joint_positions(WX200))
     finally:
@@ -88,10 +95,16 @@ def test_the_parameter_wins_over_the_drivers_topic(bridge_in_process):
     assert bridge.joint_state_topic == "/elsewhere/joint_states" and bridge._relay is None
     probe = ProbeNode("jst_probe2")
     try:
-        servo = feed_and_watch(probe, "/wx200/joint_states", 1.5)
-        assert len(servo) > 10 and not any(any(m.data) for _, m in servo)  # no joint states there: zeros
-        servo = []
-        wait_for(lambda: (servo.extend(feed_and_watch(probe, "/elsewhere/joint_states", 0.3)),
-                          any(m.data[0] > 0.1 for _, m in servo))[1], 20, "the bridge tracking /elsewhere/joint_states")
+        heard_from: list[int] = []
+
+        def commands_heard_for_half_a_second(servo, cmd) -> bool:
+            if not heard_from and cmd.get_subscription_count() > 0:
+                heard_from.append(len(servo))
+            return bool(heard_from) and len(servo) - heard_from[0] >= 50
+
+        servo = feed_until(probe, "/wx200/joint_states", commands_heard_for_half_a_second)
+        # The bridge hears the command but no joint states on the topic it was told to use: zeros.
+        assert not any(any(m.data) for _, m in servo)
+        feed_until(probe, "/elsewhere/joint_states", moving)
     finally:
         probe.close()

@@ -443,7 +443,9 @@ class MetaTrainer:
 
     def load_checkpoint(self, path: str | Path) -> list[str]:
         """Restore everything from a checkpoint of a compatible config; returns notes on changed/unknown fields."""
-        ckpt = load_raw(path, map_location=self.device)
+        # On the host: the RNG states belong there, and each load_state_dict below places its tensors on the
+        # device of the parameters it fills (Adam's `step` stays on the CPU, as a fresh optimizer keeps it).
+        ckpt = load_raw(path, map_location="cpu")
         if ckpt["env_id"] != self.env_id:
             raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
         saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
@@ -466,15 +468,13 @@ class MetaTrainer:
         self.counters.update({k: int(v) for k, v in ckpt["counters"].items()})
         self.eval_history = list(ckpt["eval_history"])
         r = ckpt["rng"]
-        torch.set_rng_state(r["torch"].cpu())
+        torch.set_rng_state(r["torch"])
         g = r["numpy_global"]
-        # The checkpoint's tensors arrive on self.device; the RNG states live on the host.
-        np.random.set_state(("MT19937", g["key"].cpu().numpy().astype(np.uint32), g["pos"], g["has_gauss"],
-                             g["cached_gaussian"]))
+        np.random.set_state(("MT19937", g["key"].numpy().astype(np.uint32), g["pos"], g["has_gauss"], g["cached_gaussian"]))
         random.setstate((3, tuple(r["python"]), None))
         self.rng.bit_generator.state = r["trainer"]
         if r["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in r["cuda"]])
+            torch.cuda.set_rng_state_all(r["cuda"])
         for n in notes:
             log.warning("%s", n)
         return notes

@@ -149,9 +149,7 @@ class Replay:
     def trial(self, key: tuple[int, int]) -> TrialBatch:
         """One trial by key, as a batch of one."""
         task, idx = key
-        t = self.trials[task][idx]
-        seq = concat_trial([t[k] for k in sorted(t)])
-        return TrialBatch(**{k: v[None] for k, v in seq.items()}, task_ids=np.array([task]))
+        return self._stack([self.trials[task][idx]], [task])
 
     @property
     def task_ids(self) -> list[int]:
@@ -168,13 +166,18 @@ class Replay:
         tasks = self.task_ids
         if not tasks:
             raise RuntimeError("replay is empty: collect episodes first (pretraining does)")
-        seqs, task_ids = [], []
+        chosen, task_ids = [], []
         for _ in range(n):
             task = tasks[int(rng.integers(len(tasks)))]
             trials = self.complete_trials(task)
-            trial = trials[int(rng.integers(len(trials)))]
-            seqs.append(concat_trial([trial[k] for k in sorted(trial)]))
+            chosen.append(trials[int(rng.integers(len(trials)))])
             task_ids.append(task)
+        return self._stack(chosen, task_ids)
+
+    @staticmethod
+    def _stack(trials: list[dict], task_ids: list[int]) -> TrialBatch:
+        """Trials (episode index -> episode) as one batch, each trial's episodes joined in order."""
+        seqs = [concat_trial([t[k] for k in sorted(t)]) for t in trials]
         lengths = {len(s["images"]) for s in seqs}
         if len(lengths) > 1:
             L = min(lengths)  # episodes of differing length: crop to the shortest (all envs here have fixed length)

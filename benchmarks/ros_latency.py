@@ -42,8 +42,8 @@ def role_pub(a: argparse.Namespace) -> None:
     import rclpy
     from sensor_msgs.msg import Image
 
-    from widowx_bringup.ros.images import rgb_to_image
-    from widowx_bringup.ros.qos import SENSOR
+    from meld_ros.images import rgb_to_image
+    from meld_ros.qos import SENSOR
 
     rclpy.init()
     node = rclpy.create_node("bench_pub")
@@ -69,8 +69,8 @@ def role_sub(a: argparse.Namespace) -> None:
     import rclpy
     from sensor_msgs.msg import Image
 
-    from widowx_bringup.ros.images import stamp_to_ns
-    from widowx_bringup.ros.qos import SENSOR
+    from meld_ros.images import stamp_to_ns
+    from meld_ros.qos import SENSOR
 
     rclpy.init()
     node = rclpy.create_node("bench_sub")
@@ -100,9 +100,9 @@ def role_policy(a: argparse.Namespace) -> None:
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
     from sensor_msgs.msg import Image
 
-    from widowx_bringup.ros.images import join_cameras, stamp_to_ns, to_policy_frame
-    from widowx_bringup.ros.loop_monitor import LoopMonitor
-    from widowx_bringup.ros.qos import SENSOR
+    from meld_ros.images import join_cameras, stamp_to_ns, to_policy_frame
+    from meld_ros.loop_monitor import LoopMonitor
+    from meld_ros.qos import SENSOR
 
     rclpy.init()
     node = rclpy.create_node("bench_policy")

@@ -79,7 +79,7 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv "${venv_args[@]}" .venv
 fi
 
-packages=(src/meld_policy src/meld_trainer src/widowx_bringup src/reset_rig launch)
+packages=(src/meld_ros src/meld_policy src/meld_trainer src/widowx_bringup src/reset_rig launch)
 stamp_inputs=(requirements.txt scripts/setup.sh)
 for p in "${packages[@]}"; do stamp_inputs+=("$p/setup.py" "$p/setup.cfg" "$p/package.xml"); done
 stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)

@@ -1,5 +1,6 @@
 """The workspace builds as ROS 2 packages with colcon, as on a robot PC."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = {
+    "meld_ros": ROOT / "src/meld_ros",
     "meld_policy": ROOT / "src/meld_policy",
     "meld_trainer": ROOT / "src/meld_trainer",
     "widowx_bringup": ROOT / "src/widowx_bringup",
@@ -29,6 +31,31 @@ def test_package_manifest(name):
     assert (path / "setup.cfg").read_text().count(f"$base/lib/{name}") == 2
 
 
+def _imported_workspace_packages(path: Path) -> set[str]:
+    """Workspace packages that the Python files of a package import (other than itself)."""
+    found = set()
+    for f in (path / path.name if path.name != "launch" else path / "meld_bringup").rglob("*.py"):
+        for m in re.finditer(r"^\s*(?:from|import)\s+([a-z_]+)", f.read_text(), re.M):
+            found.add(m.group(1))
+    return {p for p in found if p in PACKAGES} - {path.name if path.name != "launch" else "meld_bringup"}
+
+
+@pytest.mark.parametrize("name", sorted(PACKAGES))
+def test_package_xml_declares_every_workspace_package_it_imports(name):
+    """rosdep and colcon order the build from package.xml: an import it does not declare breaks a robot PC's build."""
+    path = PACKAGES[name]
+    manifest = ElementTree.parse(path / "package.xml").getroot()
+    declared = {e.text for e in manifest.findall("exec_depend")}
+    missing = _imported_workspace_packages(path) - declared
+    assert not missing, f"{name} imports {sorted(missing)} but its package.xml does not declare them"
+
+
+def test_algorithm_packages_do_not_depend_on_the_arm_bringup():
+    """The ROS helpers live in meld_ros: the policy and the rig do not need the arm's bring-up package."""
+    for name in ("meld_policy", "reset_rig", "meld_ros"):
+        assert "widowx_bringup" not in _imported_workspace_packages(PACKAGES[name]), name
+
+
 def test_colcon_build_of_all_packages(tmp_path):
     venv = Path(sys.executable).parent.parent
     colcon = venv / "bin" / "colcon"
@@ -43,7 +70,7 @@ def test_colcon_build_of_all_packages(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    assert "5 packages finished" in r.stdout, r.stdout
+    assert f"{len(PACKAGES)} packages finished" in r.stdout, r.stdout
     install = tmp_path / "install"
     for name in PACKAGES:
         assert (install / name / "share/ament_index/resource_index/packages" / name).is_file()

@@ -21,7 +21,7 @@ _TRUE = ("true", "1", "yes", "on")
 
 
 def _field_doc(name: str) -> str:
-    from widowx_bringup.ros.params import field_docs  # the same docstring reader the nodes use
+    from meld_ros.params import field_docs  # the same docstring reader the nodes use
 
     return field_docs(GraphArgs).get(name, "")
 

@@ -192,7 +192,7 @@ class Runner:
 
 def _field_docs() -> dict[str, str]:
     try:
-        from widowx_bringup.ros.params import field_docs
+        from meld_ros.params import field_docs
         return field_docs(GraphArgs)
     except Exception:  # help text only
         return {}

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "nodes"))
 from graph_harness import ProbeNode  # noqa: E402
 
 from meld_policy.episode_protocol import EpisodeReport  # noqa: E402
-from widowx_bringup.ros.qos import EVENTS, LATCHED, SENSOR  # noqa: E402
+from meld_ros.qos import EVENTS, LATCHED, SENSOR  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 DURATION = 60.0

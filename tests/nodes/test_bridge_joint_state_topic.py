@@ -18,7 +18,7 @@ from std_msgs.msg import Float64MultiArray
 from widowx_bringup.bridge import node as bridge_node
 from widowx_bringup.bridge.drivers import SimDriver
 from widowx_bringup.kinematics import ARM_JOINTS, WX200
-from widowx_bringup.ros.qos import COMMAND, STATE
+from meld_ros.qos import COMMAND, STATE
 from widowx_bringup.scene import home_joint_positions
 
 pytestmark = pytest.mark.timeout(60)

@@ -10,7 +10,7 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 
 from widowx_bringup.kinematics import ARM_JOINTS, WX200
-from widowx_bringup.ros.qos import COMMAND, STATE
+from meld_ros.qos import COMMAND, STATE
 from widowx_bringup.scene import home_joint_positions
 
 pytestmark = pytest.mark.timeout(180)

@@ -11,7 +11,7 @@ from graph_harness import ProbeNode, wait_for
 from sensor_msgs.msg import Image
 from test_camera_capture import write_video
 
-from widowx_bringup.ros.qos import SENSOR
+from meld_ros.qos import SENSOR
 
 pytestmark = pytest.mark.timeout(90)
 MODULE = "widowx_bringup.camera.node"
@@ -96,7 +96,7 @@ def test_bad_parameter_stops_the_node_with_the_fix(tmp_path, spawn):
 SUBSCRIBER = """
 import json, sys, time, rclpy
 from sensor_msgs.msg import Image
-from widowx_bringup.ros.qos import SENSOR
+from meld_ros.qos import SENSOR
 rclpy.init(); node = rclpy.create_node("big_frame_probe"); got = []
 node.create_subscription(Image, "scene_camera/image_raw", lambda m: got.append(len(m.data)), SENSOR)
 deadline = time.monotonic() + 20

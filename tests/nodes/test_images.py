@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import Image
 
-from widowx_bringup.ros.images import (check_image, image_to_rgb, join_cameras, ns_to_stamp, rgb_to_image,
+from meld_ros.images import (check_image, image_to_rgb, join_cameras, ns_to_stamp, rgb_to_image,
                                        stamp_to_ns, to_policy_frame)
 
 

@@ -10,7 +10,7 @@ from graph_harness import NodeProcess, ProbeNode, wait_for
 from std_msgs.msg import Bool
 
 from widowx_bringup.link.carrier import Debouncer, read_link
-from widowx_bringup.ros.qos import STATE
+from meld_ros.qos import STATE
 
 IFACE = "enxtest0"
 

@@ -11,7 +11,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Int32
 
 from widowx_bringup.kinematics import ARM_JOINTS, downward_ik
-from widowx_bringup.ros.qos import LATCHED, STATE
+from meld_ros.qos import LATCHED, STATE
 from widowx_bringup.sim.core import SimConfig, WidowXSim
 from widowx_bringup.sim.tasks import sample_tasks
 

@@ -41,11 +41,11 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float64MultiArray, String
 from visualization_msgs.msg import Marker
 
-from widowx_bringup.ros.images import image_to_rgb, join_cameras, stamp_to_ns, to_policy_frame
-from widowx_bringup.ros.loop_monitor import LoopMonitor, diagnostics_message
-from widowx_bringup.ros.node_main import run_node
-from widowx_bringup.ros.params import declare_config
-from widowx_bringup.ros.qos import COMMAND, EVENTS, LATCHED, SENSOR, STATE
+from meld_ros.images import image_to_rgb, join_cameras, stamp_to_ns, to_policy_frame
+from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import COMMAND, EVENTS, LATCHED, SENSOR, STATE
 
 from .checkpoint import CheckpointError, Policy, load_policy
 from .episode_io import write_episode

@@ -34,9 +34,9 @@ from std_srvs.srv import Trigger
 
 from meld_policy.episode_io import scan_episodes
 from meld_policy.episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
-from widowx_bringup.ros.node_main import run_node, stop_process
-from widowx_bringup.ros.params import declare_config
-from widowx_bringup.ros.qos import COMMAND, EVENTS, LATCHED
+from meld_ros.node_main import run_node, stop_process
+from meld_ros.params import declare_config
+from meld_ros.qos import COMMAND, EVENTS, LATCHED
 
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env

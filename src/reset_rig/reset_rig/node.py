@@ -38,8 +38,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Int32, String
 from std_srvs.srv import Trigger
-from widowx_bringup.ros.node_main import run_node
-from widowx_bringup.ros.params import declare_config
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
 
 from . import protocol as p
 from .client import GrblClient, GrblError

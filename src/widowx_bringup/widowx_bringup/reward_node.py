@@ -32,9 +32,9 @@ from visualization_msgs.msg import Marker
 
 from .bridge.safety import joint_state_problem, reorder
 from .kinematics import ARM_JOINTS, arm_spec, forward
-from .ros.node_main import run_node
-from .ros.params import declare_config
-from .ros.qos import LATCHED, STATE
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import LATCHED, STATE
 from .scene import PlugGeometry, RewardConfig, RouterGeometry, shaped_reward
 from .sim.tasks import TaskSetConfig, sample_tasks
 

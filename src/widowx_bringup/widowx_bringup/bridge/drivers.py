@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 from std_msgs.msg import Float64MultiArray
 
-from ..ros.qos import COMMAND
+from meld_ros.qos import COMMAND
 from .xs_protocol import InterbotixConfig
 
 

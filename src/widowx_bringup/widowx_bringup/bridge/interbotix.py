@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..kinematics import ARM_JOINTS
-from ..ros.qos import COMMAND
+from meld_ros.qos import COMMAND
 from .xs_protocol import (DEFAULT_VELOCITY_LIMIT, InterbotixConfig, XsInterfaces, describe_hardware_error,
                           group_order, load_interfaces, servo_velocity_caps)
 

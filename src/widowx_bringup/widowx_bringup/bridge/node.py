@@ -47,10 +47,10 @@ from std_srvs.srv import SetBool, Trigger
 
 from ..kinematics import ARM_JOINTS, arm_spec
 from ..pid import JointVelocityPID, PIDConfig
-from ..ros.loop_monitor import LoopMonitor, diagnostics_message
-from ..ros.node_main import run_node
-from ..ros.params import declare_config
-from ..ros.qos import COMMAND, STATE
+from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import COMMAND, STATE
 from ..scene import PlugGeometry, home_joint_positions
 from .drivers import make_driver
 from .safety import command_problem, joint_state_problem, reorder

@@ -27,11 +27,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from ..ros.images import rgb_to_image
-from ..ros.loop_monitor import LoopMonitor, diagnostics_message
-from ..ros.node_main import run_node
-from ..ros.params import declare_config
-from ..ros.qos import SENSOR
+from meld_ros.images import rgb_to_image
+from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import SENSOR
 from .capture import Camera, Frame
 from .source import CaptureConfig
 

@@ -21,10 +21,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from ..ros.loop_monitor import LoopMonitor, diagnostics_message
-from ..ros.node_main import run_node
-from ..ros.params import declare_config
-from ..ros.qos import STATE
+from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import STATE
 from .carrier import SYSFS_NET, Debouncer, LinkReading, interfaces, read_link
 
 

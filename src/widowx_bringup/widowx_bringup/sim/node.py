@@ -30,11 +30,11 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray, Int32
 
 from ..kinematics import ARM_JOINTS
-from ..ros.images import rgb_to_image
-from ..ros.loop_monitor import LoopMonitor, diagnostics_message
-from ..ros.node_main import run_node
-from ..ros.params import declare_config
-from ..ros.qos import COMMAND, LATCHED, SENSOR, STATE
+from meld_ros.images import rgb_to_image
+from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
+from meld_ros.node_main import run_node
+from meld_ros.params import declare_config
+from meld_ros.qos import COMMAND, LATCHED, SENSOR, STATE
 from ..scene import home_joint_positions
 from .core import SimConfig, WidowXSim
 from .tasks import TaskSetConfig, sample_tasks

@@ -51,6 +51,11 @@ def _check(cond: bool, msg: str) -> None:
 class ModelConfig:
     """The sequential latent variable model (SLAC's two latent layers, MELD's reward evidence)."""
 
+    encoder: str = "conv"
+    """'conv' for camera images (the paper), 'mlp' for a low-dimensional observation vector (the
+    learnability ladder's state rung); the trainer sets it from the env's observation space."""
+    obs_dim: int = 0
+    """Size of the observation vector of an 'mlp' encoder; the trainer sets it from the env (0 for images)."""
     image_height: int = 64
     """Image rows; the encoder is built for 64."""
     image_width: int = 128
@@ -79,13 +84,21 @@ class ModelConfig:
     """Weight of the reward log-likelihood in the ELBO."""
 
     def __post_init__(self) -> None:
-        _check(self.image_height == 64, f"image_height={self.image_height}: the conv encoder is built for 64-row images")
-        _check(self.image_width in (64, 128), f"image_width={self.image_width}: use 64 (one camera) or 128 (two side by side)")
+        _check(self.encoder in ("conv", "mlp"), f"model.encoder={self.encoder!r}: use conv (images) or mlp (state vectors)")
+        if self.encoder == "conv":
+            _check(self.image_height == 64, f"image_height={self.image_height}: the conv encoder is built for 64-row images")
+            _check(self.image_width in (64, 128), f"image_width={self.image_width}: use 64 (one camera) or 128 (two side by side)")
+        _check(int(self.obs_dim) >= 0, f"model.obs_dim={self.obs_dim}: must be >= 0")
         for name in ("action_dim", "base_depth", "z1_dim", "z2_dim", "hidden_dim", "hidden_layers", "reward_tile"):
             _check(int(getattr(self, name)) >= 1, f"model.{name}={getattr(self, name)}: must be a positive integer")
         for name in ("pixel_var", "reward_std"):
             _check(float(getattr(self, name)) > 0, f"model.{name}={getattr(self, name)}: must be > 0")
         _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        """Shape of one observation: (H, W, 3) uint8 images for 'conv', (obs_dim,) float32 for 'mlp'."""
+        return (self.image_height, self.image_width, 3) if self.encoder == "conv" else (self.obs_dim,)
 
     @property
     def feature_dim(self) -> int:

@@ -9,7 +9,7 @@ A file is written as `.<name>.partial`, fsynced, then renamed: a crash leaves at
 file, which readers report and skip. A complete-looking file that fails to load is skipped too.
 
 Arrays (T steps, T+1 frames; index 0 is the reset frame, whose rewards are 0):
-  images (T+1, H, W, 3) uint8; actions (T, A) float32 (env units, a_t acts after frame t);
+  images (T+1, H, W, 3) uint8 (or (T+1, D) float32 observation vectors of a state env); actions (T, A) float32 (env units, a_t acts after frame t);
   rewards, shaped_rewards, sparse_rewards (T+1,) float32 (`rewards` is what the env returned);
   success (T+1,) bool; format_version, task_id () int64.
 """
@@ -59,8 +59,12 @@ def parse_filename(path: str | os.PathLike) -> EpisodeMeta | None:
 def validate_episode(ep: dict) -> int:
     """Check shapes and dtypes; returns T. Raises ValueError naming the bad array."""
     T = len(ep["actions"])
-    if ep["images"].dtype != np.uint8 or ep["images"].ndim != 4 or len(ep["images"]) != T + 1:
-        raise ValueError(f"images must be uint8 (T+1, H, W, 3) with T={T}; got {ep['images'].dtype} {ep['images'].shape}")
+    images = np.asarray(ep["images"])
+    image_like = images.dtype == np.uint8 and images.ndim == 4
+    state_like = images.dtype == np.float32 and images.ndim == 2
+    if not (image_like or state_like) or len(images) != T + 1:
+        raise ValueError(f"images must be uint8 (T+1, H, W, 3) or float32 (T+1, D) with T={T}; "
+                         f"got {images.dtype} {images.shape}")
     for k in ("rewards", "shaped_rewards", "sparse_rewards", "success"):
         if np.shape(ep[k]) != (T + 1,):
             raise ValueError(f"{k} must have shape (T+1,)=({T + 1},); got {np.shape(ep[k])}")
@@ -80,7 +84,7 @@ def write_episode(directory: str | os.PathLike, ep: dict, *, episode_index: int,
     final = directory / name
     tmp = directory / f".{name}.partial"
     arrays = {
-        "images": np.ascontiguousarray(ep["images"], dtype=np.uint8),
+        "images": np.ascontiguousarray(ep["images"]),
         "actions": np.asarray(ep["actions"], dtype=np.float32),
         "rewards": np.asarray(ep["rewards"], dtype=np.float32),
         "shaped_rewards": np.asarray(ep["shaped_rewards"], dtype=np.float32),

@@ -48,10 +48,11 @@ class BeliefFilter:
     @torch.inference_mode()
     def step(self, belief: Belief | None, image, reward, prev_action, is_first: bool,
              eps1: torch.Tensor | None = None, eps2: torch.Tensor | None = None) -> Belief:
-        """New belief from the frame x_t (uint8 (H, W, 3) or (B, H, W, 3)), the reward r_t that came with
+        """New belief from the frame x_t (uint8 (H, W, 3) or (B, H, W, 3); a state vector (D,) or (B, D) for an
+        'mlp' model), the reward r_t that came with
         it (0 at a reset) and the action a_{t-1} that led to it (ignored when is_first)."""
-        img = _as_tensor(image, torch.uint8, self.device)
-        if img.dim() == 3:
+        img = _as_tensor(image, self.model.obs_dtype, self.device)
+        if img.dim() == self.model.obs_ndim:
             img = img.unsqueeze(0)
         # One frame for many belief samples: encode it once and share the feature (the conv pass
         # is most of a step's cost; the policy node filters several particles of one camera frame).

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .networks import ConvDecoder, ConvEncoder, GaussianMLP, images_to_float, mlp
+from .networks import ConvDecoder, ConvEncoder, GaussianMLP, MLPDecoder, MLPEncoder, images_to_float, mlp
 
 
 @dataclass
@@ -58,7 +58,8 @@ class LatentModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         c = cfg
-        self.encoder = ConvEncoder(c.base_depth, c.image_width)
+        conv = c.encoder == "conv"
+        self.encoder = ConvEncoder(c.base_depth, c.image_width) if conv else MLPEncoder(c.obs_dim, c.base_depth)
         fdim = self.encoder.feature_dim
         rdim = c.reward_tile if c.reward_input else 0
         h, n = c.hidden_dim, c.hidden_layers
@@ -67,15 +68,42 @@ class LatentModel(nn.Module):
         self.z1_prior = GaussianMLP(c.z2_dim + c.action_dim, c.z1_dim, h, n)                  # p(z1_t | z2_{t-1}, a_{t-1})
         self.z2_first = GaussianMLP(c.z1_dim, c.z2_dim, h, n)                                 # p(z2_0 | z1_0)
         self.z2_next = GaussianMLP(c.z1_dim + c.z2_dim + c.action_dim, c.z2_dim, h, n)        # p(z2_t | z1_t, z2_{t-1}, a_{t-1})
-        self.decoder = ConvDecoder(c.z1_dim + c.z2_dim, c.base_depth, c.image_width)          # p(x_t | z1_t, z2_t)
+        self.decoder = (ConvDecoder(c.z1_dim + c.z2_dim, c.base_depth, c.image_width) if conv   # p(x_t | z1_t, z2_t)
+                        else MLPDecoder(c.z1_dim + c.z2_dim, c.obs_dim, c.base_depth))
         self.reward_decoder = mlp(c.z1_dim + c.z2_dim, 1, h, n)                              # p(r_t | z1_t, z2_t) mean
 
     # ----- inputs -------------------------------------------------------------------------------
-    def encode(self, images_uint8: torch.Tensor) -> torch.Tensor:
-        """(..., H, W, 3) uint8 -> (..., F) conv features; all frames in one conv call."""
-        lead = images_uint8.shape[:-3]
-        x = images_to_float(images_uint8.reshape(-1, *images_uint8.shape[-3:]))
-        return self.encoder(x).reshape(*lead, -1)
+    @property
+    def obs_ndim(self) -> int:
+        """Dimensions of one observation: 3 for (H, W, 3) images, 1 for state vectors."""
+        return len(self.cfg.obs_shape)
+
+    @property
+    def obs_dtype(self) -> torch.dtype:
+        return torch.uint8 if self.cfg.encoder == "conv" else torch.float32
+
+    def obs_to_float(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the encoder reads and the decoder reconstructs: images (..., 3, H, W) in [-0.5, 0.5], vectors as they are."""
+        return images_to_float(obs) if self.cfg.encoder == "conv" else obs.to(torch.float32)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """(..., *obs_shape) -> (..., F) features; all frames in one encoder call."""
+        return self.encode_float(self.obs_to_float(obs))
+
+    def encode_float(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of observations already through `obs_to_float` ((..., 3, H, W) or (..., D))."""
+        n = self.obs_ndim
+        lead = x.shape[:-n]
+        return self.encoder(x.reshape(-1, *x.shape[-n:])).reshape(*lead, -1)
+
+    def set_fast(self, fast: bool) -> None:
+        """Switch the encoder and decoder to their fast forms (same parameters and math; see networks.py)."""
+        for m in (self.encoder, self.decoder):
+            if hasattr(m, "fast"):
+                m.fast = fast
+            for act in m.modules():  # activations of conv outputs in place: less memory traffic
+                if isinstance(act, nn.LeakyReLU):
+                    act.inplace = fast
 
     def evidence(self, e_t: torch.Tensor, r_t: torch.Tensor) -> torch.Tensor:
         """[e_t, r_t tiled]: what the z1 posterior sees of frame t (without r_t for the SLAC switch)."""
@@ -110,13 +138,16 @@ class LatentModel(nn.Module):
 
     # ----- whole trials -------------------------------------------------------------------------
     def posterior(self, images: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
-                  eps1: torch.Tensor | None = None, eps2: torch.Tensor | None = None) -> list[PosteriorStep]:
+                  eps1: torch.Tensor | None = None, eps2: torch.Tensor | None = None,
+                  x: torch.Tensor | None = None) -> list[PosteriorStep]:
         """Filter whole trials: images (B, L, H, W, 3) uint8, actions (B, L-1, A), rewards (B, L) -> L steps.
 
         The conv encoder runs over all B*L frames at once; only the small MLPs run step by step.
+        x: the frames already through `obs_to_float` (the loss needs them too), or None.
         """
         B, L = images.shape[:2]
-        h = self.evidence(self.encode(images), rewards)  # (B, L, F + R)
+        e = self.encode(images) if x is None else self.encode_float(x)
+        h = self.evidence(e, rewards)  # (B, L, F + R)
         if eps1 is None:
             eps1 = torch.randn(B, L, self.cfg.z1_dim, device=h.device)
         if eps2 is None:
@@ -145,16 +176,16 @@ class LatentModel(nn.Module):
         rewards_in feed the posterior (the sparse reward for sparse tasks); rewards_target are
         reconstructed (the shaped reward, paper Appendix C).
         """
-        steps = self.posterior(images, actions, rewards_in)
+        x = self.obs_to_float(images)                                   # (B, L, 3, H, W) or (B, L, D)
+        steps = self.posterior(images, actions, rewards_in, x=x)
         z1 = self.stack(steps, "z1")
         z2 = self.stack(steps, "z2")
         z = torch.cat([z1, z2], dim=-1)                                 # (B, L, z1 + z2)
         B, L = z.shape[:2]
-        x = images_to_float(images)                                     # (B, L, 3, H, W)
         x_mean = self.decoder(z.reshape(B * L, -1)).reshape(x.shape)
         var = self.cfg.pixel_var
         n_pix = x[0, 0].numel()
-        log_px = -0.5 * ((x - x_mean) ** 2).sum((-3, -2, -1)) / var - 0.5 * n_pix * math.log(2 * math.pi * var)
+        log_px = -0.5 * ((x - x_mean) ** 2).flatten(2).sum(-1) / var - 0.5 * n_pix * math.log(2 * math.pi * var)
         r_mean = self.reward_decoder(z).squeeze(-1)
         rs = self.cfg.reward_std
         log_pr = -0.5 * ((rewards_target - r_mean) / rs) ** 2 - math.log(rs * math.sqrt(2 * math.pi))

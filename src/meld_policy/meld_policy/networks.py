@@ -47,9 +47,18 @@ class ConvEncoder(nn.Module):
         )
         self.feature_dim = 8 * d
 
+        self.fast = False
+        """Fast path (same math, same parameters): channels-last convolutions, and the last layer, whose
+        kernel covers its whole 4 x W/16 input, as one matrix product."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, 3, 64, W) float in [-0.5, 0.5] -> (N, 8d)."""
-        return self.net(x).flatten(1)
+        if not self.fast:
+            return self.net(x).flatten(1)
+        h = self.net[:-2](x.contiguous(memory_format=torch.channels_last))
+        last: nn.Conv2d = self.net[-2]
+        h = F.linear(h.contiguous().flatten(1), last.weight.flatten(1), last.bias)
+        return F.leaky_relu(h, 0.2)
 
 
 class ConvDecoder(nn.Module):
@@ -67,8 +76,41 @@ class ConvDecoder(nn.Module):
             nn.ConvTranspose2d(d, 3, 5, 2, 2, output_padding=1),                 # -> 64 x W
         )
 
+        self.fast = False
+        """Fast path (same math, same parameters): the first layer, a transposed conv of a 1 x 1 input, as
+        one matrix product, and channels-last convolutions after it."""
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z[:, :, None, None])
+        if not self.fast:
+            return self.net(z[:, :, None, None])
+        first: nn.ConvTranspose2d = self.net[0]
+        c_in, c_out, kh, kw = first.weight.shape
+        h = (z @ first.weight.reshape(c_in, -1)).reshape(-1, c_out, kh, kw) + first.bias[:, None, None]
+        h = F.leaky_relu(h, 0.2).contiguous(memory_format=torch.channels_last)
+        return self.net[2:](h).contiguous()
+
+
+class MLPEncoder(nn.Module):
+    """The state rung's encoder: an observation vector -> a feature of the conv encoder's size (8d)."""
+
+    def __init__(self, obs_dim: int, base_depth: int):
+        super().__init__()
+        self.feature_dim = 8 * base_depth
+        self.net = nn.Sequential(mlp(obs_dim, self.feature_dim, self.feature_dim, 2), nn.LeakyReLU(0.2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPDecoder(nn.Module):
+    """The MLP encoder's counterpart: latent [z1, z2] -> observation mean (N, obs_dim)."""
+
+    def __init__(self, in_dim: int, obs_dim: int, base_depth: int):
+        super().__init__()
+        self.net = mlp(in_dim, obs_dim, 8 * base_depth, 2)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
 
 
 def images_to_float(images_uint8: torch.Tensor) -> torch.Tensor:

@@ -121,6 +121,15 @@ class TrainConfig:
     """Reconstruction images every this many iterations; 0 disables."""
     time_budget_s: float = 0.0
     """Stop meta-training after this many seconds (0: no limit); a checkpoint is written on the way out."""
+    fast_updates: bool = True
+    """The fast update path (meld_trainer/fast_update.py): same losses, fused Adam, matrix-product forms of
+    the full-kernel conv layers, channels-last convolutions; on CUDA the whole model update is one CUDA
+    graph. False: the plain reference path."""
+    amp: bool = False
+    """bf16 autocast in the model update on CUDA (ignored on the CPU)."""
+    collect_workers: int = 0
+    """Worker processes that collect trials in parallel, each with its own simulator and a CPU copy of the
+    filter and actor (meld_trainer/workers.py); 0 collects in the trainer's process."""
 
     def __post_init__(self) -> None:
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
@@ -130,7 +139,7 @@ class TrainConfig:
             _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
         for n in ("pretrain_episodes", "pretrain_model_updates", "model_updates_per_iter", "ac_updates_per_iter",
                   "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
-                  "frozen_ac_updates_per_iter"):
+                  "frozen_ac_updates_per_iter", "collect_workers"):
             _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")
         _check(self.model_lr > 0, "train.model_lr must be > 0")
         _check(self.time_budget_s >= 0, "train.time_budget_s must be >= 0")

@@ -26,6 +26,7 @@ from meld_policy.model import LatentModel
 
 from .config import ARCH_FIELDS, SECTIONS, RunConfig
 from .envs import is_sparse, make_env
+from .fast_update import ModelUpdater
 from .replay import Replay, TrialBatch
 from .sac import SAC
 
@@ -69,8 +70,13 @@ class MetaTrainer:
         self.train_tasks = list(u.train_task_ids)
         self.heldout_tasks = list(u.heldout_task_ids)
         # The env decides image size, action size and action bounds; the config records them.
-        h, w, _ = self.env.observation_space.shape
-        cfg.model.image_height, cfg.model.image_width = int(h), int(w)
+        obs_shape = self.env.observation_space.shape
+        if len(obs_shape) == 1:  # a state vector (the ladder's state rung): MLP encoder and decoder
+            cfg.model.encoder, cfg.model.obs_dim = "mlp", int(obs_shape[0])
+        else:
+            h, w, _ = obs_shape
+            cfg.model.encoder, cfg.model.obs_dim = "conv", 0
+            cfg.model.image_height, cfg.model.image_width = int(h), int(w)
         cfg.model.action_dim = int(self.env.action_space.shape[0])
         high = np.asarray(self.env.action_space.high, dtype=np.float64)
         cfg.actor.action_scale = tuple(float(x) for x in high)
@@ -80,10 +86,14 @@ class MetaTrainer:
 
         self.model = LatentModel(cfg.model).to(self.device)
         self.actor = Actor(cfg.actor, cfg.model.feature_dim).to(self.device)
-        self.sac = SAC(self.actor, cfg.model.feature_dim, cfg.sac).to(self.device)
-        self.model_opt = torch.optim.Adam(self.model.parameters(), lr=t.model_lr)
+        self.sac = SAC(self.actor, cfg.model.feature_dim, cfg.sac, fast=t.fast_updates).to(self.device)
+        self.updater = ModelUpdater(self.model, t.model_lr, fast=t.fast_updates, amp=t.amp)
+        self.model_opt = self.updater.opt
         self.filter = BeliefFilter(self.model)
-        self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial)
+        # Trials live on the training device; room for the run's own collection, grown if it outlives that.
+        planned = math.ceil(t.pretrain_episodes / self.episodes_per_trial) + t.iterations
+        self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial, device=self.device,
+                             initial_capacity=min(planned, 4096))
         self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
         self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
                          "trials_collected": 0, "evaluations": 0, "pretrained": 0}
@@ -112,24 +122,24 @@ class MetaTrainer:
             self._writer = SummaryWriter(str(self.run_dir / "tb"))
         return self._writer
 
-    def _accumulate(self, stats: dict[str, float]) -> None:
+    def _accumulate(self, stats: dict[str, float | torch.Tensor]) -> None:
+        """Keep scalars (device tensors stay on the device until the next flush: no sync per update)."""
         for k, v in stats.items():
-            self._scalars.setdefault(k, []).append(float(v))
+            self._scalars.setdefault(k, []).append(v.detach() if isinstance(v, torch.Tensor) else float(v))
 
     def _flush_scalars(self) -> dict[str, float]:
-        means = {k: float(np.mean(v)) for k, v in self._scalars.items()}
+        means = {k: float(np.mean([float(x) for x in v])) for k, v in self._scalars.items()}
         if self.writer is not None:
             for k, v in means.items():
                 self.writer.add_scalar(k, v, self.counters["env_steps"])
         self._scalars = {}
         return means
 
-    def _to_torch(self, batch: TrialBatch) -> dict[str, torch.Tensor]:
-        d = self.device
-        return {"images": torch.from_numpy(batch.images).to(d), "actions": torch.from_numpy(batch.actions).to(d),
-                "rewards_in": torch.from_numpy(batch.rewards_in).to(d),
-                "rewards_shaped": torch.from_numpy(batch.rewards_shaped).to(d),
-                "transition_valid": torch.from_numpy(batch.transition_valid).to(d)}
+    @staticmethod
+    def _to_torch(batch: TrialBatch) -> dict[str, torch.Tensor]:
+        """The batch's tensors by name (already on the training device: the replay keeps them there)."""
+        return {"images": batch.images, "actions": batch.actions, "rewards_in": batch.rewards_in,
+                "rewards_shaped": batch.rewards_shaped, "transition_valid": batch.transition_valid}
 
     @property
     def frames_per_trial(self) -> int:
@@ -207,16 +217,13 @@ class MetaTrainer:
         return ok
 
     # ----- learning ---------------------------------------------------------------------------------------
-    def model_update(self) -> dict[str, float]:
-        """One Adam step on the negative ELBO of a batch of whole trials."""
+    def model_update(self) -> dict[str, torch.Tensor]:
+        """One Adam step on the negative ELBO of a batch of whole trials (fast_update.ModelUpdater)."""
         n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
         b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
-        loss, stats = self.model.loss(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
-        self.model_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.model_opt.step()
+        stats = self.updater.step(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
         self.counters["model_updates"] += 1
-        return {k: v.item() for k, v in stats.items()}
+        return stats
 
     def filter_transitions(self, trials: int) -> tuple[torch.Tensor, ...]:
         """All transitions (b_t, a_t, r_{t+1}, b_{t+1}, not_done) of `trials` filtered trials, no gradient into the model."""
@@ -380,7 +387,8 @@ class MetaTrainer:
                     means = self._flush_scalars()
                     bar.set_postfix(steps=self.counters["env_steps"], succ=f"{means.get('train/success', 0):.2f}",
                                     loss=f"{means.get('model/loss', 0):.0f}")
-                if t.image_log_every and it % t.image_log_every == 0 and self.writer is not None:
+                if t.image_log_every and it % t.image_log_every == 0 and self.writer is not None \
+                        and self.cfg.model.encoder == "conv":
                     self._log_reconstruction()
                 if t.eval_every and it % t.eval_every == 0:
                     last_eval = self._evaluate_and_log()
@@ -465,6 +473,12 @@ class MetaTrainer:
             self.sac.log_alpha.copy_(c["log_alpha"])
         self.model_opt.load_state_dict(ckpt["optimizers"]["model"])
         self.sac.load_optimizer_state(ckpt["optimizers"])
+        # Hyperparameters come from the checkpoint, but the implementation flags belong to this machine
+        # (a checkpoint of a CUDA-graph run says capturable=True, which a CPU optimizer refuses).
+        for opt, fresh in ((self.model_opt, self.updater.flags()),) + tuple(
+                (o, self.sac.optimizer_flags) for o in (self.sac.actor_opt, self.sac.critic_opt, self.sac.alpha_opt)):
+            for group in opt.param_groups:
+                group.update(fresh)
         self.counters.update({k: int(v) for k, v in ckpt["counters"].items()})
         self.eval_history = list(ckpt["eval_history"])
         r = ckpt["rng"]

@@ -4,6 +4,9 @@ Episodes are grouped into trials (1 or 2 episodes). The model samples whole tria
 takes transitions out of whole trials after filtering them (MetaTrainer.ac_batch). Each task keeps at
 most `max_steps_per_task` env steps in memory, evicting its oldest trials first; files stay on disk,
 and reopening the folder evicts the same way, so a reopened replay holds what the live one held.
+
+A complete trial is joined once and kept in a slot of a `TrialStore` on the training device (the
+GPU when training there): sampling is an indexed gather there, with no host-to-device image copy.
 """
 from __future__ import annotations
 
@@ -14,17 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from meld_policy.episode_io import EpisodeMeta, parse_filename, read_episode, scan_episodes, write_episode
 
 from .config import ReplayConfig
+from .trial_store import TrialStore
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class TrialBatch:
-    """B whole trials of L frames, numpy, ready for torch.from_numpy.
+    """B whole trials of L frames, torch tensors on the replay's device.
 
     images (B, L, H, W, 3) uint8; actions (B, L-1, A) (zero across an episode boundary);
     rewards_in (B, L) what the env gave (sparse for sparse tasks), the model's evidence;
@@ -33,12 +38,21 @@ class TrialBatch:
     task_ids (B,).
     """
 
-    images: np.ndarray
-    actions: np.ndarray
-    rewards_in: np.ndarray
-    rewards_shaped: np.ndarray
-    transition_valid: np.ndarray
+    images: torch.Tensor
+    actions: torch.Tensor
+    rewards_in: torch.Tensor
+    rewards_shaped: torch.Tensor
+    transition_valid: torch.Tensor
     task_ids: np.ndarray
+
+
+@dataclass
+class TrialEntry:
+    """One trial of a task: its episodes until it is complete, then its slot in the store."""
+
+    parts: dict[int, dict]
+    steps: int = 0
+    slot: int | None = None
 
 
 def concat_trial(episodes: list[dict]) -> dict[str, np.ndarray]:
@@ -61,19 +75,22 @@ def concat_trial(episodes: list[dict]) -> dict[str, np.ndarray]:
 
 
 class Replay:
-    """Trials per task in memory, loaded from and written to one folder of episode files."""
+    """Trials per task in a device-side store, loaded from and written to one folder of episode files."""
 
-    def __init__(self, directory: str | os.PathLike, cfg: ReplayConfig, episodes_per_trial: int):
+    def __init__(self, directory: str | os.PathLike, cfg: ReplayConfig, episodes_per_trial: int,
+                 device: str | torch.device = "cpu", initial_capacity: int = 64):
         self.directory = Path(directory)
         self.cfg = cfg
         self.episodes_per_trial = episodes_per_trial
-        # task -> OrderedDict(trial_index -> {part: episode dict}); complete trials only are sampled
-        self.trials: dict[int, OrderedDict[int, dict[int, dict]]] = {}
+        self.store = TrialStore(device, initial_capacity)
+        # task -> OrderedDict(trial_index -> TrialEntry), oldest first; complete trials only are sampled
+        self.trials: dict[int, OrderedDict[int, TrialEntry]] = {}
         self.steps: dict[int, int] = {}
         self.skipped: list[str] = []
         self.loaded_paths: set[str] = set()
         self.next_episode_index = 0
         self.next_trial_index = 0
+        self._complete: dict[int, list[int]] = {}  # task -> trial indices with a slot, oldest first
 
     # ----- writing and ingesting ----------------------------------------------------------------
     def open(self) -> "Replay":
@@ -97,7 +114,7 @@ class Replay:
             return False
         return self._ingest(meta)
 
-    def _ingest(self, meta: EpisodeMeta) -> bool:
+    def _ingest(self, meta: EpisodeMeta, ep: dict | None = None) -> bool:
         key = str(meta.path.resolve())
         if key in self.loaded_paths:
             return False
@@ -105,82 +122,91 @@ class Replay:
             self._skip(f"{meta.path.name}: trial of {meta.num_parts} episodes, this run uses "
                        f"{self.episodes_per_trial}; skipped")
             return False
-        try:
-            ep = read_episode(meta.path)
-        except ValueError as exc:
-            self._skip(f"{meta.path.name}: {exc}; skipped, not loaded")
-            return False
+        if ep is None:
+            try:
+                ep = read_episode(meta.path)
+            except ValueError as exc:
+                self._skip(f"{meta.path.name}: {exc}; skipped, not loaded")
+                return False
         self.loaded_paths.add(key)
         self.next_episode_index = max(self.next_episode_index, meta.episode_index + 1)
         self.next_trial_index = max(self.next_trial_index, meta.trial_index + 1)
         trials = self.trials.setdefault(meta.task_id, OrderedDict())
-        trials.setdefault(meta.trial_index, {})[meta.part] = ep
+        entry = trials.setdefault(meta.trial_index, TrialEntry(parts={}))
+        entry.parts[meta.part] = ep
+        entry.steps += meta.steps
         self.steps[meta.task_id] = self.steps.get(meta.task_id, 0) + meta.steps
+        if len(entry.parts) == self.episodes_per_trial:
+            self._store(meta, entry)
         self._evict(meta.task_id)
         return True
 
+    def _store(self, meta: EpisodeMeta, entry: TrialEntry) -> None:
+        """Join a completed trial and move it into the store; a trial that cannot share it is dropped, named."""
+        seq = concat_trial([entry.parts[k] for k in sorted(entry.parts)])
+        problem = self.store.shape_problem(seq)
+        if problem:
+            self._skip(f"trial {meta.trial_index} of task {meta.task_id} ({meta.path.name}): {problem}; skipped")
+            del self.trials[meta.task_id][meta.trial_index]
+            self.steps[meta.task_id] -= entry.steps
+            return
+        entry.slot = self.store.put(seq)
+        entry.parts = {}
+        self._complete.setdefault(meta.task_id, []).append(meta.trial_index)
+        self._complete[meta.task_id].sort()
+
     def _evict(self, task_id: int) -> None:
-        trials = self.trials[task_id]
-        while self.steps[task_id] > self.cfg.max_steps_per_task and len(trials) > 1:
-            _, old = trials.popitem(last=False)
-            self.steps[task_id] -= sum(len(ep["actions"]) for ep in old.values())
+        trials = self.trials.get(task_id)
+        while trials and self.steps[task_id] > self.cfg.max_steps_per_task and len(trials) > 1:
+            index, old = trials.popitem(last=False)
+            self.steps[task_id] -= old.steps
+            if old.slot is not None:
+                self.store.release(old.slot)
+                self._complete[task_id].remove(index)
 
     def add_trial(self, episodes: list[dict], task_id: int) -> list[Path]:
-        """Write a freshly collected trial's episodes atomically and add them."""
+        """Write a freshly collected trial's episodes atomically and add them (without reading them back)."""
         trial = self.next_trial_index
         paths = []
         for k, ep in enumerate(episodes, start=1):
             p = write_episode(self.directory, ep, episode_index=self.next_episode_index, task_id=task_id,
                               trial_index=trial, part=k, num_parts=len(episodes))
-            self.ingest(p)
+            self._ingest(parse_filename(p), ep)
             paths.append(p)
         return paths
 
     # ----- sampling -------------------------------------------------------------------------------
-    def complete_trials(self, task_id: int) -> list[dict[int, dict]]:
-        n = self.episodes_per_trial
-        return [t for t in self.trials.get(task_id, {}).values() if len(t) == n]
-
     def trial_keys(self) -> list[tuple[int, int]]:
         """(task, trial index) of every complete trial held, oldest first within a task."""
-        n = self.episodes_per_trial
-        return [(task, idx) for task in sorted(self.trials) for idx, t in self.trials[task].items() if len(t) == n]
+        return [(task, idx) for task in sorted(self._complete) for idx in self._complete[task]]
 
     def trial(self, key: tuple[int, int]) -> TrialBatch:
         """One trial by key, as a batch of one."""
         task, idx = key
-        return self._stack([self.trials[task][idx]], [task])
+        return self._gather([self.trials[task][idx].slot], [task])
 
     @property
     def task_ids(self) -> list[int]:
-        return sorted(t for t in self.trials if self.complete_trials(t))
+        return sorted(t for t, idx in self._complete.items() if idx)
 
     def num_steps(self) -> int:
         return sum(self.steps.values())
 
     def num_trials(self) -> int:
-        return sum(len(self.complete_trials(t)) for t in self.trials)
+        return sum(len(v) for v in self._complete.values())
 
     def sample_trials(self, n: int, rng: np.random.Generator) -> TrialBatch:
         """n whole trials: a task uniformly among tasks with data, then one of its trials uniformly."""
         tasks = self.task_ids
         if not tasks:
             raise RuntimeError("replay is empty: collect episodes first (pretraining does)")
-        chosen, task_ids = [], []
+        slots, task_ids = [], []
         for _ in range(n):
             task = tasks[int(rng.integers(len(tasks)))]
-            trials = self.complete_trials(task)
-            chosen.append(trials[int(rng.integers(len(trials)))])
+            indices = self._complete[task]
+            slots.append(self.trials[task][indices[int(rng.integers(len(indices)))]].slot)
             task_ids.append(task)
-        return self._stack(chosen, task_ids)
+        return self._gather(slots, task_ids)
 
-    @staticmethod
-    def _stack(trials: list[dict], task_ids: list[int]) -> TrialBatch:
-        """Trials (episode index -> episode) as one batch, each trial's episodes joined in order."""
-        seqs = [concat_trial([t[k] for k in sorted(t)]) for t in trials]
-        lengths = {len(s["images"]) for s in seqs}
-        if len(lengths) > 1:
-            L = min(lengths)  # episodes of differing length: crop to the shortest (all envs here have fixed length)
-            seqs = [{k: (v[:L] if k in ("images", "rewards_in", "rewards_shaped") else v[:L - 1]) for k, v in s.items()}
-                    for s in seqs]
-        return TrialBatch(**{k: np.stack([s[k] for s in seqs]) for k in seqs[0]}, task_ids=np.array(task_ids))
+    def _gather(self, slots: list[int], task_ids: list[int]) -> TrialBatch:
+        return TrialBatch(**self.store.gather(slots), task_ids=np.array(task_ids))

@@ -5,7 +5,9 @@ Importing this package registers the gymnasium ids:
     goal port's insertion pose);
   - `WidowXInsertSparse-v0`: sparse reward, 1 while the plug is seated in the goal port ("link
     up"); the shaped reward stays in `info["shaped_reward"]`.
-Both end episodes by truncation after 40 steps at 3.3 Hz.
+Both end episodes by truncation after 40 steps at 3.3 Hz. Low-dimensional variants for the
+learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state with the goal),
+`WidowXInsertState-v0` and `WidowXInsertStateSparse-v0` (joint positions and rig pose, no goal).
 
     import gymnasium as gym, widowx_bringup.sim
     env = gym.make("WidowXInsert-v0")
@@ -19,6 +21,12 @@ from .tasks import Task, TaskSetConfig, sample_tasks
 for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)):
     if _id not in registry:
         register(id=_id, entry_point="widowx_bringup.sim.env:WidowXInsertEnv",
+                 kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
+for _id, _entry, _sparse in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False),
+                             ("WidowXInsertState-v0", "WidowXInsertStateEnv", False),
+                             ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True)):
+    if _id not in registry:
+        register(id=_id, entry_point=f"widowx_bringup.sim.state_env:{_entry}",
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
 
 __all__ = ["EPISODE_STEPS", "EnvConfig", "Task", "TaskSetConfig", "WidowXInsertEnv", "sample_tasks"]

@@ -1,0 +1,86 @@
+"""Low-dimensional observations of the insertion task: the rungs of MELD's learnability ladder.
+
+The image task mixes three difficulties: perception, control precision and task inference. These
+variants take perception out, so that a CPU can tell which of the other two breaks:
+
+- `WidowXInsertOracle-v0`: privileged state *with* the goal (joint positions and velocities, plug
+  tip and orientation, the goal insertion pose and the error to it). Plain SAC on it shows that the
+  task, the reward, the action scale and the episode length allow insertion at all.
+- `WidowXInsertState-v0` / `WidowXInsertStateSparse-v0`: joint positions and the rig pose, **not**
+  the goal port. The port is known only through the reward, as in the image task, so MELD with an
+  MLP encoder on this vector shows whether reward-as-evidence task inference works here.
+
+Same physics, rewards, episode length, tasks and `info` as `WidowXInsert-v0`; the cameras are off
+(about twice the steps per second).
+"""
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+
+from ..kinematics import rotation_angle
+from .env import WidowXInsertEnv
+
+STATE_DIM = 7
+ORACLE_DIM = 5 + 5 + 3 + 3 + 3 + 2 + 2 + 1
+
+
+class _LowDimInsertEnv(WidowXInsertEnv):
+    """WidowXInsertEnv with a float32 vector observation in place of the camera images."""
+
+    obs_dim: int = 0
+
+    def __init__(self, sparse: bool = False, render_mode: str | None = None, config=None):
+        super().__init__(sparse=sparse, render_mode=render_mode, config=config, cameras=False)
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        _, info = super().reset(seed=seed, options=options)
+        return self.observe(), info
+
+    def step(self, action):
+        _, reward, terminated, truncated, info = super().step(action)
+        return self.observe(), reward, terminated, truncated, info
+
+    def observe(self) -> np.ndarray:
+        raise NotImplementedError
+
+
+class WidowXInsertStateEnv(_LowDimInsertEnv):
+    """Observation: the five joint positions (rad) and the rig pose (translation in cm, rotation in
+    rad): what the arm's encoders and the rig report. The goal port is not in it."""
+
+    obs_dim = STATE_DIM
+
+    def observe(self) -> np.ndarray:
+        t, r = self.sim.rig_pose()
+        return np.concatenate([self.sim.joint_positions(), [100.0 * t, r]]).astype(np.float32)
+
+
+def _yaw(R: np.ndarray) -> float:
+    """Heading of the plug's (or port's) y axis in the world xy plane, rad."""
+    return math.atan2(R[1, 1], R[0, 1])
+
+
+class WidowXInsertOracleEnv(_LowDimInsertEnv):
+    """Privileged observation with the goal: what a scripted controller reads from the simulator.
+
+    [q (5), qdot (5), tip (3, cm), goal tip (3, cm), tip - goal (3, cm), sin/cos of the plug's yaw,
+    sin/cos of the goal's yaw, angle to the goal orientation (rad)]. Positions in centimetres keep
+    every entry of order one.
+    """
+
+    obs_dim = ORACLE_DIM
+
+    def observe(self) -> np.ndarray:
+        tip, R = self.sim.plug_pose()
+        goal, R_goal = self.sim.goal_pose()
+        yaw, goal_yaw = _yaw(R), _yaw(R_goal)
+        return np.concatenate([
+            self.sim.joint_positions(), self.sim.joint_velocities(),
+            100.0 * (tip - np.array(self.sim.router.rig_origin)), 100.0 * (goal - np.array(self.sim.router.rig_origin)),
+            100.0 * (tip - goal), [math.sin(yaw), math.cos(yaw), math.sin(goal_yaw), math.cos(goal_yaw)],
+            [rotation_angle(R, R_goal)],
+        ]).astype(np.float32)

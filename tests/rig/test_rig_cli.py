@@ -86,6 +86,9 @@ def test_settings_status_and_errors(emulator_process):
     missing = meld_rig(link.parent / "nothing", "status")
     assert missing.returncode == 1 and "cannot open serial port" in missing.stderr
     assert "Traceback" not in missing.stderr
+    debug = meld_rig(link.parent / "nothing", "--debug", "status")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr, "--debug shows where an error came from"
+    assert debug.stderr.rstrip().splitlines()[-1] == missing.stderr.rstrip()
 
 
 def test_emulator_unplug_signal_and_relink(emulator_process):

@@ -16,8 +16,13 @@ a 15-block planner with trapezoid profiles from ``$11x``/``$12x`` (blocks start 
 rest: positions at block ends are exact, timing slightly pessimistic), positions quantized to
 steps, status reports with ``MPos`` or ``WPos``, ``Bf``, ``FS``, ``Pn``, ``WCO``/``Ov`` every
 N reports, homing cycles with search/pull-off failures (``ALARM:8``/``9``), soft limits
-(``ALARM:2``), hard limits from the switch model (``ALARM:1``), reset in motion
-(``ALARM:3``). Not emulated (answered ``error:3``): ``$C``, ``$J=``, ``$SLP``, ``$RST``.
+(``ALARM:2``), hard limits from the switch model (``ALARM:1``, then ``[MSG:Check Limits]``
+after the reset while the switch is pressed), reset in motion (``ALARM:3``; none after a
+completed feed hold), and the ``ok`` GRBL gives the line a reset interrupts (a ``G4 P0``
+waiting for the planner), after any alarm and before the banner. Settings are stored as GRBL
+stores them (``emulator_settings.py``). ``tests/rig/test_firmware_vs_emulator.py`` runs one
+script here and on the real firmware and compares. Not emulated (answered ``error:3``):
+``$C``, ``$J=``, ``$SLP``, ``$RST``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up the workspace from nothing on Debian or Ubuntu, and do nothing the second time unless
 # requirements.txt or a package's metadata changed:
-#   1. Debian packages for headless MuJoCo rendering (EGL with Mesa's software renderer);
+#   1. Debian packages for headless MuJoCo rendering (EGL with Mesa's software renderer), and
+#      for the reset-rig tests against the GRBL firmware (gcc, make, patch, socat);
 #   2. a virtual environment in .venv with the pinned Python dependencies (ROS 2 Jazzy wheels,
 #      torch==2.13.0 CPU, MuJoCo, ...);
 #   3. the workspace's five ament_python packages, installed editable into that environment.
@@ -40,6 +41,7 @@ fi
 
 # --- 1. Debian packages -----------------------------------------------------------------------
 debs=(libegl1 libegl-mesa0 libgl1-mesa-dri libopengl0 libgles2 libglib2.0-0)
+debs+=(gcc libc6-dev make patch socat)  # the reset-rig tests build GRBL 1.1h in ../shared/grbl-sim and serve it
 missing=()
 for d in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" || missing+=("$d")

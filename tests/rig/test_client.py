@@ -16,7 +16,7 @@ from reset_rig.emulator_pty import PtyEmulator
 from reset_rig.rig import NotHomedError, Rig, RigError
 from reset_rig.tasks import load_tasks
 
-from conftest import SPEEDUP, make_client
+from conftest import SPEEDUP, make_client, on_report
 
 
 def moves_sent(emulator) -> list[str]:
@@ -250,3 +250,60 @@ def test_startup_block_echo_is_not_an_acknowledgement(client, emulator, caplog):
     assert any(getattr(item, "kind", "") == "GC" for item in pushes)
     client.stream(["G4 P0"] * 20)                          # the reply count is still in step
     assert emulator.firmware.rx_overflow_bytes == 0
+
+
+def stop_when_moving(rig, hold_first: bool) -> None:
+    """Send what the node's stop sends (feed hold, then 0x18) once a report says Run, from the
+    reading thread, as another thread would: the client must not take the stale ok for an arrival."""
+    def stop(report) -> bool:
+        if hold_first and report.state == "Run":
+            rig.client.feed_hold()
+        elif report.state == ("Hold" if hold_first else "Run") and (not hold_first or report.substate == 0):
+            rig.client.realtime(b"\x18")
+            return True
+        return False
+    on_report(rig, stop)
+
+
+@pytest.mark.parametrize("hold_first", [False, True], ids=["reset", "feed-hold-then-reset"])
+def test_stop_mid_move_is_no_arrival_and_unhomes(rig, emulator, hold_first):
+    rig.home()
+    stop_when_moving(rig, hold_first)
+    with pytest.raises((GrblAlarm, RigError), match="ALARM:3|cut short by a reset"):
+        rig.goto_task(11)
+    assert not rig.homed
+    deadline = time.monotonic() + 5.0
+    while emulator.firmware.state in ("Run", "Hold") or rig.client.banners < 2:
+        assert time.monotonic() < deadline, "no banner after the reset"
+        rig.client.pump(0.05)
+    assert emulator.firmware.state == ("Idle" if hold_first else "Alarm")
+    sent = len(moves_sent(emulator))
+    with pytest.raises((NotHomedError, GrblAlarm), match="not sent"):
+        rig.goto_task(11)
+    assert len(moves_sent(emulator)) == sent, "a move after the stop must wait for homing"
+
+
+def test_homing_enabled_without_power_cycle_is_not_homed(tmp_path, rig_settings):
+    """GRBL's homing lock applies at power-up only: after $22=1 is written it stays Idle."""
+    with PtyEmulator(link=str(tmp_path / "fresh"), speedup=SPEEDUP) as emu:      # factory EEPROM, $22=0
+        rig = Rig(make_client(emu, rig_settings), rig_settings, load_tasks(rig_settings))
+        try:
+            rig.connect(apply_settings=True)
+            rig.client.close()
+            rig.connect()
+            assert rig.client.status().state == "Idle" and not rig.client.locked
+            assert not rig.homed
+            with pytest.raises(NotHomedError, match="refused and not sent"):
+                rig.goto_task(0)
+            assert moves_sent(emu) == []
+        finally:
+            rig.client.close()
+
+
+def test_targets_on_a_limit_switch_are_refused(rig, emulator):
+    rig.home()
+    for x, y in ((0.0, -10.0), (-10.0, 0.0), (-0.5, -10.0)):
+        with pytest.raises(RigError, match=r"limit switch, which trips at . ?=0.*ALARM:1.*not sent"):
+            rig.goto(x, y)
+    assert moves_sent(emulator) == []
+    assert rig.goto(-1.0, -1.0).error_mm <= 0.05, "the homed pose itself is allowed"

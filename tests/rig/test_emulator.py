@@ -62,10 +62,10 @@ def test_no_lock_without_homing():
 
 
 @pytest.mark.parametrize("line, reply", [
-    (b"G5\n", "error:20"), (b"G0 G1 X-1\n", "error:21"), (b"X-1 X-2\n", "error:25"),
+    (b"G5\n", "error:20"), (b"G0 G1 X-1\n", "error:24"), (b"G4 G53 P1\n", "error:21"), (b"X-1 X-2\n", "error:25"),
     (b"G1 X-1\n", "error:22"), (b"G4\n", "error:28"), (b"$20=1\n", None), (b"$0=2\n", "error:6"),
     (b"$100=-1\n", "error:4"), (b"$999=1\n", "error:3"), (b"1\n", "error:1"), (b"GX\n", "error:2"),
-    (b"$101=50000\n", "error:12"), (b"G53 G91 X-1\n", "ok"), (b"(comment) ; \n", "ok"),
+    (b"$101=50000\n", "ok"), (b"$24=1e3\n", "error:3"), (b"$24=abc\n", "error:2"), (b"G53 G91 X-1\n", "ok"), (b"(comment) ; \n", "ok"),
     (b"G0 X-" + b"1" * 80 + b"\n", "error:11"), (b"\n", "ok"), (b"$$$\n", "error:3"),
 ])
 def test_error_codes(line, reply):
@@ -135,10 +135,19 @@ def test_hard_limit_when_a_switch_is_hit():
     board = Board({20: 0}).homed()
     lines = board.send(b"G53 G0 X0.5\n", 1.0)
     assert lines == ["ok", "ALARM:1", "[MSG:Reset to continue]"]
-    board.send(b"\x18", 0.1)
+    # The switch is still pressed after the reset: GRBL says so before its lock message.
+    assert board.send(b"\x18", 0.1) == ["Grbl 1.1h ['$' for help]", "[MSG:Check Limits]", "[MSG:'$H'|'$X' to unlock]"]
     report = board.status()
     assert report.state == "Alarm" and "X" in report.pins
     assert not board.fw.homed
+    assert board.homed().status().mpos[0] == pytest.approx(-1.0), "$H works from the switch"
+
+
+def test_hard_limit_with_a_pending_line_gets_its_ok_after_the_reset():
+    board = Board().homed()
+    assert board.send(b"G53 G0 X0\nG4 P0\n", 1.0) == ["ok", "ALARM:1", "[MSG:Reset to continue]"]
+    assert board.send(b"\x18", 0.1) == ["ok", "Grbl 1.1h ['$' for help]", "[MSG:Check Limits]",
+                                         "[MSG:'$H'|'$X' to unlock]"]
 
 
 def test_alarm_mid_move_fault():
@@ -187,6 +196,26 @@ def test_reset_in_motion_is_alarm_3():
     assert board.send(b"\x18", 1.0) == ["ALARM:3", "Grbl 1.1h ['$' for help]", "[MSG:'$H'|'$X' to unlock]"]
 
 
+def test_reset_in_motion_answers_the_pending_g4_before_the_banner():
+    """GRBL answers the line it was executing (the G4 P0 waiting for the planner) with ``ok``."""
+    board = Board().homed()
+    assert board.send(b"G53 G0 X-35\nG4 P0\n", 0.2) == ["ok"]
+    assert board.send(b"\x18", 1.0) == ["ALARM:3", "ok", "Grbl 1.1h ['$' for help]", "[MSG:'$H'|'$X' to unlock]"]
+    assert board.status().state == "Alarm"
+
+
+@pytest.mark.parametrize("hold_s, after", [
+    (0.6, ["ok", "Grbl 1.1h ['$' for help]"]),                          # hold complete: position kept, Idle
+    (0.05, ["ALARM:3", "ok", "Grbl 1.1h ['$' for help]", "[MSG:'$H'|'$X' to unlock]"]),  # still slowing down
+])
+def test_feed_hold_then_reset_with_a_pending_g4(hold_s, after):
+    board = Board().homed()
+    board.send(b"G53 G0 X-35\nG4 P0\n", 0.3)
+    board.send(b"!", hold_s)
+    assert board.send(b"\x18", 1.0) == after
+    assert board.status().state == ("Idle" if len(after) == 2 else "Alarm")
+
+
 def test_wco_and_overrides_come_every_n_reports():
     board = Board().homed()
     board.send(b"\x18", 0.1)
@@ -204,6 +233,25 @@ def test_wpos_reports_with_g92_offset():
     wco = next(r.wco for r in reports if r.wco is not None)
     assert reports[-1].machine_position(wco) == pytest.approx((-10.0, -10.0, 0.0), abs=0.03)
     assert reports[0].planner_blocks_free == 15 and reports[0].rx_bytes_free == 128
+
+
+def test_settings_are_stored_as_grbl_stores_them():
+    board = Board()
+    for line in (b"$20=5\n", b"$10=300\n", b"$0=300\n", b"$26=300\n", b"$13=2\n", b"$27=0.0004\n"):
+        assert board.send(line) == ["ok"], line
+    assert board.send(b"$0=258\n") == ["error:6"], "the pulse check sees the stored byte (2)"
+    settings = {item.number: item.value for item in map(p.parse_line, board.send(b"$$\n"))
+                if isinstance(item, p.SettingLine)}
+    assert (settings[20], settings[10], settings[0], settings[26], settings[13], settings[27]) == (1, 44, 44, 44, 1, 0)
+    board.send(b"$X\n")
+    report = board.status()
+    assert report.mpos is None and report.wpos is not None, "$10=44 has bit 0 clear: WPos reports"
+
+
+def test_ngc_parameters_list_every_coordinate_system():
+    lines = Board().send(b"$#\n")
+    assert [line.split(":")[0] for line in lines] == ["[G54", "[G55", "[G56", "[G57", "[G58", "[G59", "[G28",
+                                                      "[G30", "[G92", "[TLO", "[PRB", "ok"]
 
 
 def test_settings_dump_and_info():

@@ -6,14 +6,9 @@ pose; home is a Trigger service; a refused request is reported on goto_failed.
 from __future__ import annotations
 
 import math
-import os
-import signal
 import subprocess
-import sys
-import time
 
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -23,44 +18,7 @@ from std_srvs.srv import Trigger
 from reset_rig.settings import load_rig_settings
 from reset_rig.tasks import load_tasks
 
-NS = f"/rig_test_{os.getpid()}"      # one namespace per test run: parallel runs never cross-talk
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def spin_until(node, predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        rclpy.spin_once(node, timeout_sec=0.05)
-
-
-@pytest.fixture
-def ros():
-    rclpy.init()
-    node = rclpy.create_node("reset_rig_test")
-    try:
-        yield node
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
-
-def start_node(link, *params):
-    args = [sys.executable, "-m", "reset_rig.node", "--ros-args", "-p", f"port:={link}",
-            "-p", "status_poll_hz:=20.0", "-r", f"__ns:={NS}", *sum((["-p", p] for p in params), [])]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def stop_node(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-    try:
-        return proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
-        return None
+from node_harness import NS, spin_until, start_node, stop_node
 
 
 def test_goto_task_publishes_pose_and_confirms_arrival(ros, emulator):
@@ -131,3 +89,17 @@ def test_node_reports_disconnection_and_reconnects(ros, emulator):
         spin_until(ros, lambda: 0 in arrived, 20.0, "arrived == 0 after the reconnection")
     finally:
         assert stop_node(proc) == 0
+
+
+@pytest.mark.parametrize("param, says", [
+    ("settings_file:=/nonexistent/rig.yaml", "cannot read the rig settings file /nonexistent/rig.yaml"),
+    ("status_poll_hz:=500.0", "status_poll_hz must be within [0.5, 50]"),
+])
+def test_bad_parameters_end_the_node_with_a_sentence(tmp_path, param, says):
+    proc = start_node(tmp_path / "no-port", param, stderr=subprocess.PIPE)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        stop_node(proc)
+    assert proc.returncode == 1 and says in err and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err

@@ -68,10 +68,14 @@ def test_goto_task_all_30_within_tolerance(emulator_process):
     assert len(errors) == 30
     assert max(e[0] for e in errors) <= 0.05 and max(e[1] for e in errors) <= 0.05
     assert re.search(r"worst error over 30 tasks: 0\.0\d+ mm, 0\.0\d+ deg", result.stdout)
+    # GRBL is Idle and unlocked now, but this new command has not seen a homing: refused, not sent.
     single = meld_rig(link, "goto-task", "12")
-    assert single.returncode == 0 and single.stdout.startswith("task 12 (train): target X=")
+    assert single.returncode == 1 and "goto-task 12 --home" in single.stderr, single.stderr
+    single = meld_rig(link, "goto-task", "12", "--home")
+    assert single.returncode == 0 and "task 12 (train): target X=" in single.stdout
     status = meld_rig(link, "status")
-    assert status.returncode == 0 and "state Idle" in status.stdout and "homed: yes" in status.stdout
+    assert status.returncode == 0 and "state Idle" in status.stdout and "locked: no" in status.stdout
+    assert "homed: not known to this command" in status.stdout
 
 
 def test_settings_status_and_errors(emulator_process):
@@ -82,6 +86,9 @@ def test_settings_status_and_errors(emulator_process):
     missing = meld_rig(link.parent / "nothing", "status")
     assert missing.returncode == 1 and "cannot open serial port" in missing.stderr
     assert "Traceback" not in missing.stderr
+    debug = meld_rig(link.parent / "nothing", "--debug", "status")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr, "--debug shows where an error came from"
+    assert debug.stderr.rstrip().splitlines()[-1] == missing.stderr.rstrip()
 
 
 def test_emulator_unplug_signal_and_relink(emulator_process):
@@ -92,4 +99,4 @@ def test_emulator_unplug_signal_and_relink(emulator_process):
     assert line.startswith("meld-rig-emulator: GRBL 1.1h on /dev/pts/"), line
     assert link.is_symlink()
     status = meld_rig(link, "status")
-    assert status.returncode == 0 and "homed: no" in status.stdout, (before, status)
+    assert status.returncode == 0 and "locked: yes" in status.stdout, (before, status)

@@ -6,8 +6,15 @@ One thread owns a :class:`GrblClient` (it is not thread-safe), except :meth:`rea
 
 Flow control is GRBL's character counting: at most ``RX_BUFFER_SIZE - 1`` bytes of lines may
 be unacknowledged, and the n-th ``ok``/``error`` answers the n-th line sent. A reset drops
-every unacknowledged line without a reply, so a banner (or our own 0x18) fails them; replies
-that arrive between our 0x18 and the banner are stale and ignored.
+every unacknowledged line, so a banner (or our own 0x18) fails them. Replies that arrive
+between a 0x18 sent through this client (from any thread) and the banner are stale and
+ignored: GRBL answers the line it was executing when the reset came (a pending ``G4 P0``, a
+line stopped by a soft limit, a failed ``$H``) with an ``ok`` that is not the end of a motion.
+
+Whether the rig is homed is this client's own knowledge (:attr:`GrblClient.homed`): a homing
+cycle it saw complete, with no reset, restart or position-losing alarm since. GRBL's Idle
+state says nothing about it: its homing lock applies at power-up only, so after ``$22=1`` is
+written without a power cycle GRBL stays Idle and unlocked although it was never homed.
 
 Usage::
 
@@ -29,6 +36,7 @@ import serial
 
 from . import protocol as p
 from .codes import POSITION_RETAINED_ALARMS, describe_alarm, describe_error
+from .settings import same_value
 
 log = logging.getLogger("reset_rig.client")
 
@@ -48,8 +56,8 @@ class GrblDisconnected(GrblError):
 class GrblCommandError(GrblError):
     """GRBL answered ``error:N`` to a line; the line was not executed."""
 
-    def __init__(self, line: str, code: int) -> None:
-        super().__init__(f"GRBL rejected {line!r}: {describe_error(code)}")
+    def __init__(self, line: str, code: int, hint: str = "") -> None:
+        super().__init__(f"GRBL rejected {line!r}: {describe_error(code)}{hint}")
         self.line, self.code = line, code
 
 
@@ -95,7 +103,10 @@ class GrblClient:
         self._inflight = 0
         self._seq = 0
         self._results: dict[int, object] = {}
-        self._stale_until_banner = False
+        self._reset_sent_at: Optional[float] = None   # a 0x18 went out; its banner has not come yet
+        self._reset_keeps_position = False            # ... and it was sent at rest (position kept)
+        self.resets_sent = 0                          # 0x18 bytes sent through this client, any thread
+        self.homed = False                            # a homing cycle seen complete; see the module docstring
         self._collect: Optional[list] = None
         self.banners = 0
         self.version: Optional[str] = None
@@ -142,7 +153,7 @@ class GrblClient:
                 "(docs/reset_rig.md), and that no other program (a G-code sender) holds the port") from exc
         self._ser = ser
         self._rx.clear()
-        self.alarm, self.needs_reset, self.locked = None, False, False
+        self.alarm, self.needs_reset, self.locked, self.homed = None, False, False, False
         try:
             ser.reset_input_buffer()
         except (serial.SerialException, OSError) as exc:
@@ -153,6 +164,7 @@ class GrblClient:
 
     def close(self) -> None:
         ser, self._ser = self._ser, None
+        self.homed = False                        # whatever happens to the board now, we do not see it
         self._fail_pending("the port was closed")
         if ser is not None:
             try:
@@ -195,10 +207,29 @@ class GrblClient:
             self._lost(exc)
 
     def realtime(self, byte: bytes) -> None:
-        """Send a real-time byte (``?`` ``!`` ``~`` 0x18); safe from any thread."""
+        """Send a real-time byte (``?`` ``!`` ``~`` 0x18); safe from any thread.
+
+        A 0x18 sent here may stop a motion, so the rig counts as not homed afterwards; the
+        ``ok`` and ``error`` lines that arrive before its banner are ignored as stale."""
         if len(byte) != 1 or byte[0] not in p.REALTIME_BYTES:
             raise ValueError(f"{byte!r} is not a GRBL real-time command")
+        if byte == p.SOFT_RESET:
+            self._note_reset(keeps_position=False)
         self._write(byte)
+
+    def _note_reset(self, keeps_position: bool) -> None:
+        # Set before the byte goes out: a reply that GRBL sends after it is then never taken
+        # for the answer to a line. Plain attribute writes, so another thread may do this.
+        self._reset_keeps_position = keeps_position
+        self._reset_sent_at = time.monotonic()
+        self.resets_sent += 1
+        if not keeps_position:
+            self.homed = False
+
+    def _awaiting_banner(self) -> bool:
+        """A reset went out and its banner has not come yet (bounded: a reset can be lost)."""
+        sent = self._reset_sent_at
+        return sent is not None and time.monotonic() - sent < self.connect_timeout + 1.0
 
     def feed_hold(self) -> None:
         """``!``: decelerate to a stop, keep the rest of the move; resume with :meth:`resume`."""
@@ -304,7 +335,7 @@ class GrblClient:
             return
         item = p.parse_line(text)
         if isinstance(item, (p.Ok, p.ErrorReply)):
-            if self._stale_until_banner:
+            if self._awaiting_banner():
                 log.debug("ignoring stale %r received between a reset and the banner", text)
             elif not self._pending:
                 log.warning("ignoring %r from GRBL: no line is waiting for a reply", text)
@@ -324,14 +355,18 @@ class GrblClient:
                 self.on_status(item)
             return
         if isinstance(item, p.Banner):
-            if not self._stale_until_banner:
+            expected = self._awaiting_banner()
+            if not expected:
                 # The board reset by itself (power cycle, brown-out, failed homing): the position
                 # is unknown, so forget an alarm that would have allowed a safe unlock.
                 self.alarm = None
                 log.warning("GRBL on %s restarted without a reset from us (power cycle?)", self.port)
+            if not (expected and self._reset_keeps_position):
+                self.homed = False
             self.banners += 1
             self.version = item.version
-            self._stale_until_banner = False
+            self._reset_sent_at = None
+            self._reset_keeps_position = False
             self.needs_reset = False
             self._critical_message_seen = False
             self.locked = False
@@ -341,6 +376,8 @@ class GrblClient:
         elif isinstance(item, p.AlarmLine):
             self.alarm = item.code
             self._alarm_count += 1
+            if item.code not in POSITION_RETAINED_ALARMS:
+                self.homed = False
             if item.code in (1, 2):
                 self.needs_reset = True
             log.error("%s", describe_alarm(item.code))
@@ -370,8 +407,11 @@ class GrblClient:
         self._inflight = 0
 
     # ------------------------------------------------------------------------ operations
-    def soft_reset(self, what: str = "") -> None:
-        """Send 0x18 and wait for the banner. Unacknowledged lines are dropped by GRBL."""
+    def soft_reset(self, what: str = "", keep_position: bool = False) -> None:
+        """Send 0x18 and wait for the banner. Unacknowledged lines are dropped by GRBL.
+
+        ``keep_position``: the caller knows the axes are at rest with their position intact
+        (Idle, or stopped by a soft limit), so a homed rig stays homed; otherwise it does not."""
         if self.needs_reset and not self._critical_message_seen:
             # GRBL clears any reset that arrives during the 500 ms pause after ALARM:1/2, so a
             # reset sent before "[MSG:Reset to continue]" is lost. Wait for that message first.
@@ -380,8 +420,8 @@ class GrblClient:
             while not self._critical_message_seen and self._read_one(deadline):
                 pass
         self._fail_pending("soft reset sent")
-        self._stale_until_banner = True
         banners = self.banners
+        self._note_reset(keep_position)
         self._write(p.SOFT_RESET)
         deadline = time.monotonic() + self.connect_timeout
         while self.banners == banners:
@@ -427,26 +467,36 @@ class GrblClient:
         """Write the settings that differ; return their numbers. ``$22`` goes before ``$20``."""
         current = self.read_settings() if current is None else current
         changed = [n for n, v in wanted.items()
-                   if n not in current or abs(current[n] - v) > max(1e-3, 1e-4 * abs(v))]
+                   if n not in current or not same_value(current[n], v)]
         # Homing before soft limits (error:10 otherwise); soft limits off before homing off.
         order = sorted(changed, key=lambda n: (n != 22 if wanted[22] else n != 20, n))
+        if order:
+            self.homed = False                    # new steps, travel or homing: home again
         for number in order:
-            self.command(p.setting_line(number, wanted[number]))
+            line = p.setting_line(number, wanted[number])
+            try:
+                self.command(line)
+            except GrblCommandError as exc:
+                raise GrblCommandError(line, exc.code, f"; fix ${number} in the settings YAML") from None
             log.info("wrote $%d=%g", number, wanted[number])
         return order
 
     def home(self, timeout: float = 60.0) -> None:
-        """``$H``: home all axes. A failed homing answers ``ALARM:N``, ``ok`` and resets itself."""
+        """``$H``: home all axes; :attr:`homed` once GRBL answers ``ok`` with no alarm or reset.
+
+        A failed homing answers ``ALARM:N``, ``ok`` and resets itself."""
+        self.homed = False
         if self.needs_reset:
             self.soft_reset(what="before homing")
         alarms = self._alarm_count
         banners = self.banners
         log.info("homing ($H); waiting up to %.0f s (GRBL answers nothing until it is done)", timeout)
         seq = self.send_line("$H")
+        dropped = False
         try:
             self.wait_reply(seq, timeout, "$H")
         except GrblResetError:
-            pass
+            dropped = True
         if self._alarm_count != alarms:
             code = self.alarm
             deadline = time.monotonic() + self.connect_timeout
@@ -454,8 +504,12 @@ class GrblClient:
                 pass                                  # the automatic reset after a failed homing
             self.pump(0.05)                           # and the lock message after its banner
             raise GrblAlarm(code, "homing failed; fix the cause, then home again")
+        if dropped or self.banners != banners:
+            raise GrblResetError("GRBL restarted during homing ($H was cut short by a reset or a power "
+                                 "cycle); home again")
         self.alarm = None
         self.locked = False
+        self.homed = True
 
     def unlock(self, force: bool = False) -> None:
         """``$X``: leave the Alarm state without homing. Refused when the position may be lost."""

@@ -16,8 +16,13 @@ a 15-block planner with trapezoid profiles from ``$11x``/``$12x`` (blocks start 
 rest: positions at block ends are exact, timing slightly pessimistic), positions quantized to
 steps, status reports with ``MPos`` or ``WPos``, ``Bf``, ``FS``, ``Pn``, ``WCO``/``Ov`` every
 N reports, homing cycles with search/pull-off failures (``ALARM:8``/``9``), soft limits
-(``ALARM:2``), hard limits from the switch model (``ALARM:1``), reset in motion
-(``ALARM:3``). Not emulated (answered ``error:3``): ``$C``, ``$J=``, ``$SLP``, ``$RST``.
+(``ALARM:2``), hard limits from the switch model (``ALARM:1``, then ``[MSG:Check Limits]``
+after the reset while the switch is pressed), reset in motion (``ALARM:3``; none after a
+completed feed hold), and the ``ok`` GRBL gives the line a reset interrupts (a ``G4 P0``
+waiting for the planner), after any alarm and before the banner. Settings are stored as GRBL
+stores them (``emulator_settings.py``). ``tests/rig/test_firmware_vs_emulator.py`` runs one
+script here and on the real firmware and compares. Not emulated (answered ``error:3``):
+``$C``, ``$J=``, ``$SLP``, ``$RST``.
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Optional
 
+from .emulator_settings import DEFAULT_SETTINGS, format_setting, setting_command, stored_value
+
 N_AXIS = 3
 AXES = "XYZ"
 RX_BUFFER_SIZE = 128
@@ -34,15 +41,6 @@ LINE_BUFFER_SIZE = 80
 PLANNER_SIZE = 15
 VERSION = "1.1h"
 
-#: GRBL 1.1h defaults (``$RST=$``), keyed by setting number.
-DEFAULT_SETTINGS: dict[int, float] = {
-    0: 10, 1: 25, 2: 0, 3: 0, 4: 0, 5: 0, 6: 0, 10: 1, 11: 0.010, 12: 0.002, 13: 0,
-    20: 0, 21: 0, 22: 0, 23: 0, 24: 25.0, 25: 500.0, 26: 250, 27: 1.0, 30: 1000.0, 31: 0.0, 32: 0,
-    100: 250.0, 101: 250.0, 102: 250.0, 110: 500.0, 111: 500.0, 112: 500.0,
-    120: 10.0, 121: 10.0, 122: 10.0, 130: 200.0, 131: 200.0, 132: 200.0,
-}
-_INT_SETTINGS = {0, 1, 2, 3, 4, 5, 6, 10, 13, 20, 21, 22, 23, 26, 32}
-_RPM_SETTINGS = {30, 31}
 
 # Status codes (GRBL 1.1 report.h / system.h numbering).
 OK = 0
@@ -51,16 +49,14 @@ E_BAD_NUMBER_FORMAT = 2
 E_INVALID_STATEMENT = 3
 E_NEGATIVE_VALUE = 4
 E_SETTING_DISABLED = 5
-E_SETTING_STEP_PULSE_MIN = 6
 E_IDLE_ERROR = 8
 E_SYSTEM_GC_LOCK = 9
-E_SOFT_LIMIT_ERROR = 10
 E_OVERFLOW = 11
-E_MAX_STEP_RATE_EXCEEDED = 12
 E_UNSUPPORTED_COMMAND = 20
 E_MODAL_GROUP_VIOLATION = 21
 E_UNDEFINED_FEED_RATE = 22
 E_COMMAND_VALUE_NOT_INTEGER = 23
+E_AXIS_COMMAND_CONFLICT = 24
 E_WORD_REPEATED = 25
 E_NO_AXIS_WORDS = 26
 E_VALUE_WORD_MISSING = 28
@@ -71,6 +67,7 @@ E_UNUSED_WORDS = 36
 MSG_RESET_TO_CONTINUE = "[MSG:Reset to continue]"
 MSG_ALARM_LOCK = "[MSG:'$H'|'$X' to unlock]"
 MSG_UNLOCKED = "[MSG:Caution: Unlocked]"
+MSG_CHECK_LIMITS = "[MSG:Check Limits]"
 ALARM_PAUSE_S = 0.5
 BOOT_DELAY_S = 0.03
 
@@ -183,7 +180,7 @@ class GrblFirmware:
         self.machine = machine or MachineModel()
         self.settings: dict[int, float] = dict(DEFAULT_SETTINGS)
         if settings:
-            self.settings.update({int(k): float(v) for k, v in settings.items()})
+            self.settings.update({int(k): stored_value(int(k), float(v)) for k, v in settings.items()})
         self.startup_lines = ["", ""]
         self.received_lines: list[str] = []     # every complete line the main loop executed, for tests
         self.rx_overflow_bytes = 0              # bytes dropped because the receive buffer was full
@@ -334,6 +331,9 @@ class GrblFirmware:
         while self._clock() < self._boot_at:
             yield
         self._emit(f"\r\nGrbl {VERSION} ['$' for help]\r\n")
+        if int(self.settings[21]) and self.pins():       # CHECK_LIMITS_AT_INIT: a switch is pressed
+            prior = "Alarm"
+            self._emit(MSG_CHECK_LIMITS + "\r\n")
         if prior in ("Alarm", "Sleep"):
             self.state = "Alarm"
             self._emit(MSG_ALARM_LOCK + "\r\n")
@@ -352,7 +352,14 @@ class GrblFirmware:
                 self._auto_cycle_start()
                 yield
                 continue
-            status = yield from self._execute_line(line)
+            try:
+                status = yield from self._execute_line(line)
+            except _Abort:
+                # A reset unwinds the line being executed (a G4 waiting for the planner, a move
+                # waiting for room, a failed $H, a soft-limit hold): GRBL still prints its status,
+                # ``ok``, after any alarm and before the banner. It is not the end of a motion.
+                self._report_status(OK)
+                raise
             self._report_status(status)
 
     def _take_line(self) -> Optional[object]:
@@ -558,11 +565,7 @@ class GrblFirmware:
             self._hold_complete = False
             self._alarm = 2
             self.state = "Idle"
-            try:
-                yield from self._realtime()
-            except _Abort:
-                self._emit("ok\r\n")              # the stale 'ok' GRBL sends after the reset
-                raise
+            yield from self._realtime()         # its line gets a stale 'ok' after the reset
             return
         yield from self._wait(lambda: len(self._planner) < PLANNER_SIZE)
         block = self._plan_line(target, rapid, self._modal.feed)
@@ -593,6 +596,7 @@ class GrblFirmware:
         distance = units = None
         values: dict[str, float] = {}
         groups: set[str] = set()
+        axis_command = False
         for letter, value in words:
             if letter == "G":
                 code = round(value * 10)
@@ -601,6 +605,10 @@ class GrblFirmware:
                          940: "feedmode", 170: "plane", 540: "coord"}.get(code)
                 if group is None:
                     return E_UNSUPPORTED_COMMAND
+                if code in (0, 10, 920):              # GRBL checks axis commands before modal groups
+                    if axis_command:
+                        return E_AXIS_COMMAND_CONFLICT
+                    axis_command = True
                 if group in groups:
                     return E_MODAL_GROUP_VIOLATION
                 groups.add(group)
@@ -706,10 +714,7 @@ class GrblFirmware:
                 if self.state in ("Run", "Hold"):
                     return E_IDLE_ERROR
                 for number in sorted(self.settings):
-                    value = self.settings[number]
-                    text = (f"{int(value)}" if number in _INT_SETTINGS
-                            else f"{value:.0f}" if number in _RPM_SETTINGS else f"{value:.3f}")
-                    self._emit(f"${number}={text}\r\n")
+                    self._emit(format_setting(number, self.settings[number]) + "\r\n")
             elif line == "$G":
                 m = self._modal
                 self._emit(f"[GC:G{m.motion} G54 G17 {'G20' if m.inches else 'G21'} {'G90' if m.absolute else 'G91'} "
@@ -725,7 +730,10 @@ class GrblFirmware:
             return E_IDLE_ERROR
         rest = line[1:]
         if rest == "#":
-            self._emit("[G54:0.000,0.000,0.000]\r\n[G92:" + self._fmt(self._modal.g92) + "]\r\n[PRB:0.000,0.000,0.000:0]\r\n")
+            zero = self._fmt([0.0] * N_AXIS)          # no G10/G28.1/G30.1 here: the stored ones stay 0
+            for name in ("G54", "G55", "G56", "G57", "G58", "G59", "G28", "G30"):
+                self._emit(f"[{name}:{zero}]\r\n")
+            self._emit(f"[G92:{self._fmt(self._modal.g92)}]\r\n[TLO:{self._fmt([0.0])}]\r\n[PRB:{zero}:0]\r\n")
             return OK
         if rest == "H":
             if not int(self.settings[22]):
@@ -743,48 +751,7 @@ class GrblFirmware:
             return OK
         if rest[:1] in ("J", "S", "R"):
             return E_INVALID_STATEMENT                 # $J= jog, $SLP, $RST: not emulated
-        number, sep, value = rest.partition("=")
-        try:
-            parameter = float(number)
-        except ValueError:
-            return E_BAD_NUMBER_FORMAT
-        if not sep:
-            return E_INVALID_STATEMENT
-        try:
-            value_f = float(value)
-        except ValueError:
-            return E_BAD_NUMBER_FORMAT
-        if parameter > 255 or parameter != int(parameter):
-            return E_INVALID_STATEMENT
-        return self._store_setting(int(parameter), value_f)
-
-    def _store_setting(self, number: int, value: float) -> int:
-        """GRBL's ``settings_store_global_setting`` with its checks and error codes."""
-        if value < 0:
-            return E_NEGATIVE_VALUE
-        s = self.settings
-        if number >= 100:
-            axis, kind = number % 10, number // 10 - 10
-            if axis >= N_AXIS or kind not in (0, 1, 2, 3):
-                return E_INVALID_STATEMENT
-            if kind == 0 and value * s[110 + axis] > 30000 * 60:
-                return E_MAX_STEP_RATE_EXCEEDED
-            if kind == 1 and value * s[100 + axis] > 30000 * 60:
-                return E_MAX_STEP_RATE_EXCEEDED
-            s[number] = value
-            return OK
-        if number not in DEFAULT_SETTINGS:
-            return E_INVALID_STATEMENT
-        if number in _INT_SETTINGS:
-            value = float(math.trunc(value))
-        if number == 0 and value < 3:
-            return E_SETTING_STEP_PULSE_MIN
-        if number == 20 and value and not s[22]:
-            return E_SOFT_LIMIT_ERROR
-        if number == 22 and not value:
-            s[20] = 0
-        s[number] = value
-        return OK
+        return setting_command(self.settings, rest)
 
     # ------------------------------------------------------------------------------ homing
     def _home(self) -> Iterator[None]:
@@ -829,11 +796,7 @@ class GrblFirmware:
                 if self._reset and self._alarm is None:
                     self._alarm = 6
                 self._reset = True
-                try:
-                    yield from self._realtime()
-                except _Abort:
-                    self._emit("ok\r\n")               # "ALARM:N, then ok, then an automatic reset"
-                    raise
+                yield from self._realtime()            # "ALARM:N, then ok, then an automatic reset"
             for i in idx:
                 self.pos[i] = -s[27]
                 self._phys_offset[i] = 0.0

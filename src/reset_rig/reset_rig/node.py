@@ -64,7 +64,8 @@ class RigNodeConfig:
     apply_settings: bool = False
     """Write the rig's GRBL settings to the EEPROM when they differ (else refuse to run the rig)."""
     home_on_start: bool = False
-    """Home after every (re)connection that finds the rig locked. The rig moves on its own then."""
+    """Home after every (re)connection: only a homing cycle the node saw counts, whatever GRBL's
+    state. The rig moves on its own then; otherwise moves are refused until `rig/home` is called."""
     status_poll_hz: float = 10.0
     """Rate of '?' status polls between requests; the pose is published with every report."""
     reconnect_interval_s: float = 1.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.resources
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterable, Optional, Union
 
 import yaml
 
@@ -105,41 +105,67 @@ class RigSettings:
         """Travel of X (mm) and Y (deg): machine positions must lie in ``[-travel, 0]``."""
         return self.grbl[130], self.grbl[131]
 
+    @property
+    def switch_clearance(self) -> float:
+        """How far below 0 a target must stay: the homing pull-off ``$27``. Homing finds each
+        switch tripping at machine 0 and backs off to ``-$27``; soft limits allow 0, but a
+        target there (or between) presses the switch and GRBL stops with ALARM:1."""
+        return self.grbl.get(27, 1.0)
+
     def check_target(self, x_mm: float, y_deg: float, what: str = "target") -> None:
-        """Raise ``ValueError`` if a machine-coordinate target lies outside the travel."""
+        """Raise ``ValueError`` if a machine-coordinate target lies outside the travel or on a switch."""
         tx, ty = self.travel
-        if not -tx <= x_mm <= 0.0:
+        clear = self.switch_clearance
+        if not -tx <= x_mm:
             raise ValueError(
                 f"{what} X={x_mm:.3f} mm is outside the rail travel [-{tx:g}, 0] mm ($130={tx:g}); "
                 "GRBL would stop with ALARM:2. Change the centre or the task, or $130 if the rail is longer")
-        if not -ty <= y_deg <= 0.0:
+        if not -ty <= y_deg:
             raise ValueError(
                 f"{what} Y={y_deg:.3f} deg is outside the rotation travel [-{ty:g}, 0] deg ($131={ty:g}); "
                 "GRBL would stop with ALARM:2. Change the centre or the task, or $131")
+        for axis, value, unit in (("X", x_mm, "mm"), ("Y", y_deg, "deg")):
+            if value > -clear:
+                raise ValueError(
+                    f"{what} {axis}={value:.3f} {unit} is on the {axis} limit switch, which trips at {axis}=0 "
+                    f"(GRBL would stop with ALARM:1); keep {axis} at or below the homing pull-off, "
+                    f"-{clear:g} {unit} ($27). Change the centre or the task")
+
+    def differing(self, firmware: dict[int, float], numbers: Optional[Iterable[int]] = None) -> list[int]:
+        """Settings (all of the rig's, or ``numbers``) whose ``$$`` value differs or is missing,
+        compared as GRBL prints them (three decimals)."""
+        return [n for n in (self.grbl if numbers is None else numbers)
+                if n not in firmware or not same_value(firmware[n], self.grbl[n])]
 
     def mismatches(self, firmware: dict[int, float]) -> list[str]:
         """Differences between the firmware's ``$$`` dump and the settings the rig relies on."""
         problems = []
-        for number in RELIED_ON:
-            want = self.grbl[number]
-            have = firmware.get(number)
-            if have is None:
+        for number in self.differing(firmware, RELIED_ON):
+            if number not in firmware:
                 problems.append(f"{setting_name(number)} missing from the $$ dump")
-            elif abs(have - want) > max(1e-3, 1e-4 * abs(want)):
-                problems.append(f"{setting_name(number)} is {have:g}, the rig needs {want:g}")
+            else:
+                problems.append(f"{setting_name(number)} is {firmware[number]:g}, the rig needs {self.grbl[number]:g}")
         return problems
+
+
+def same_value(have: float, want: float) -> bool:
+    """A ``$$`` value equals a wanted one: GRBL prints three decimals (``44.444``)."""
+    return abs(have - want) <= max(1e-3, 1e-4 * abs(want))
 
 
 def load_rig_settings(path: Union[str, Path, None] = None) -> RigSettings:
     """Load rig settings from ``path``, or the packaged ``config/settings.yaml`` when None or ''."""
     if path:
-        text = Path(path).read_text()
+        text = read_config_text(path, "rig settings")
         source = str(path)
     else:
         ref = importlib.resources.files("reset_rig") / "config" / "settings.yaml"
         text = ref.read_text()
         source = "reset_rig/config/settings.yaml"
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{source}: not valid YAML ({' '.join(str(exc).split())}); fix the file") from None
     if not isinstance(data, dict):
         raise ValueError(f"{source}: expected a mapping of rig settings")
     known = set(RigSettings.__dataclass_fields__)
@@ -150,6 +176,16 @@ def load_rig_settings(path: Union[str, Path, None] = None) -> RigSettings:
         return RigSettings(**data)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: {exc}") from exc
+
+
+def read_config_text(path: Union[str, Path], what: str) -> str:
+    """The text of a user's YAML file, or a ``ValueError`` that names the file and the fix."""
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ValueError(f"cannot read the {what} file {path}: {reason}; give an existing YAML file, "
+                         "or none for the packaged one") from None
 
 
 def default_settings_path() -> Optional[Path]:

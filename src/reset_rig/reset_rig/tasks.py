@@ -17,7 +17,7 @@ from typing import Union
 
 import yaml
 
-from .settings import RigSettings
+from .settings import RigSettings, read_config_text
 
 SPLITS = ("train", "heldout")
 
@@ -113,12 +113,12 @@ def parse_tasks(data: object, rig: RigSettings, source: str = "tasks") -> TaskSe
 def load_tasks(rig: RigSettings, path: Union[str, Path, None] = None) -> TaskSet:
     """Load and check the task file ``path``, or the packaged ``config/tasks.yaml``."""
     if path:
-        source, text = str(path), Path(path).read_text()
+        source, text = str(path), read_config_text(path, "task poses")
     else:
         source = "reset_rig/config/tasks.yaml"
         text = (importlib.resources.files("reset_rig") / "config" / "tasks.yaml").read_text()
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"{source}: not valid YAML: {exc}") from exc
+        raise ValueError(f"{source}: not valid YAML ({' '.join(str(exc).split())}); fix the file") from None
     return parse_tasks(data, rig, source)

@@ -117,7 +117,8 @@ def _params(tr):
 FREEZE_AFTER_TWO_ITERATIONS = ("train.model_freeze_env_steps=90", "train.frozen_ac_updates_per_iter=4")
 
 
-@pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS], ids=["paper", "model-freeze"])
+@pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS, ("train.collect_workers=2",)],
+                         ids=["paper", "model-freeze", "collection-workers"])
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extra):
     N = 3
 
@@ -130,7 +131,7 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extr
     trainer("b", N).run(progress=False)
     c = trainer("b", 2 * N)
     assert c.maybe_resume() and c.counters["iteration"] == N
-    assert c.model_frozen == bool(extra)
+    assert c.model_frozen == (extra == FREEZE_AFTER_TWO_ITERATIONS)
     c.run(progress=False)
     assert c.counters == a.counters
     pa, pc = _params(a), _params(c)

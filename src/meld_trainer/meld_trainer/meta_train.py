@@ -13,6 +13,7 @@ import math
 import random
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,9 @@ from meld_policy.model import LatentModel
 
 from .config import ARCH_FIELDS, SECTIONS, RunConfig
 from .envs import is_sparse, make_env
+from .collect import TrialJob, run_trial
 from .fast_update import ModelUpdater
+from .pool import CollectorPool
 from .replay import Replay, TrialBatch
 from .sac import SAC
 
@@ -107,6 +110,8 @@ class MetaTrainer:
         # Once the model is frozen, each trial's filtered transitions never change: trial key -> tensors.
         self._frozen_features: dict[tuple[int, int], tuple[torch.Tensor, ...]] = {}
         self._frozen_pool: tuple[torch.Tensor, ...] | None = None
+        self._pool: CollectorPool | None = None  # collection workers while run() uses them
+        self._pipeline: deque = deque()          # (task, job id) of trials in flight on them
 
     # ----- plumbing -----------------------------------------------------------------------------------
     @staticmethod
@@ -149,64 +154,59 @@ class MetaTrainer:
     # ----- acting ---------------------------------------------------------------------------------------
     def collect_trial(self, task_id: int, mode: str = "policy", deterministic: bool = False, seed: int | None = None,
                       reward_particles: int = 0) -> tuple[list[dict], dict]:
-        """Run one trial (episodes_per_trial episodes, the belief carried across them) on `task_id`.
+        """Run one trial (episodes_per_trial episodes, the belief carried across them) on `task_id`, in this process.
 
         mode 'random' samples uniform actions (pretraining); 'policy' filters and acts. With
         reward_particles > 0 the belief is filtered for that many particles and the predicted reward's
-        mean and std over them is recorded per frame (the paper's figure 6).
+        mean and std over them is recorded per frame (the paper's figure 6). See collect.run_trial.
         """
-        env, high = self.env, self.env.action_space.high
-        episodes, pred_mean, pred_std = [], [], []
-        belief, n = None, max(1, reward_particles)
-        for k in range(self.episodes_per_trial):
-            obs, info = env.reset(seed=None if seed is None else seed + k, options={"task": task_id})
-            ep = {"images": [obs], "actions": [], "rewards": [0.0], "shaped_rewards": [0.0], "sparse_rewards": [0.0],
-                  "success": [False]}
-            a_prev = np.zeros(env.action_space.shape, np.float32)
-            if mode == "policy":
-                belief = self.filter.step(belief, np.broadcast_to(obs, (n, *obs.shape)), 0.0, a_prev, is_first=(k == 0))
-            done = False
-            while not done:
-                if mode == "random":
-                    a = self.rng.uniform(-high, high).astype(np.float32)
-                else:
-                    a = self.actor.act(belief.features[:1], deterministic=deterministic)[0].astype(np.float32)
-                    if reward_particles:
-                        r_hat = self.filter.predicted_reward(belief)
-                        pred_mean.append(r_hat.mean().item())
-                        pred_std.append(r_hat.std().item() if n > 1 else 0.0)
-                obs, r, terminated, truncated, info = env.step(a)
-                ep["images"].append(obs)
-                ep["actions"].append(a)
-                ep["rewards"].append(float(r))
-                ep["shaped_rewards"].append(float(info["shaped_reward"]))
-                ep["sparse_rewards"].append(float(info["sparse_reward"]))
-                ep["success"].append(bool(info["success"]))
-                if mode == "policy":
-                    belief = self.filter.step(belief, np.broadcast_to(obs, (n, *obs.shape)), float(r), a, is_first=False)
-                done = terminated or truncated
-            if mode == "policy" and reward_particles:
-                r_hat = self.filter.predicted_reward(belief)
-                pred_mean.append(r_hat.mean().item())
-                pred_std.append(r_hat.std().item() if n > 1 else 0.0)
-            episodes.append({"images": np.stack(ep["images"]), "actions": np.stack(ep["actions"]).astype(np.float32),
-                             **{key: np.asarray(ep[key], np.float32) for key in ("rewards", "shaped_rewards", "sparse_rewards")},
-                             "success": np.asarray(ep["success"], bool)})
-        summary = {"success": bool(episodes[-1]["success"][-1]),
-                   "returns": [float(ep["rewards"].sum()) for ep in episodes],
-                   "shaped_returns": [float(ep["shaped_rewards"].sum()) for ep in episodes],
-                   "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std}
-        return episodes, summary
+        if seed is None:
+            seed = int(self.rng.integers(2**31))
+        return run_trial(self.env, self.filter, self.actor, self.episodes_per_trial,
+                         TrialJob(task_id, mode, seed, deterministic, reward_particles))
 
-    def _train_seed(self) -> int:
-        return self.cfg.train.seed * 1_000_003 + 7 * self.counters["trials_collected"]
+    def _collect_many(self, jobs: list[TrialJob]) -> list[tuple[list[dict], dict]]:
+        """Trials of several jobs, in order: on the collection workers when there are any, else here."""
+        if self._pool is None:
+            return [run_trial(self.env, self.filter, self.actor, self.episodes_per_trial, j) for j in jobs]
+        ids = [self._pool.submit(j) for j in jobs]
+        return [self._pool.result(i) for i in ids]
+
+    def _train_seed(self, ahead: int = 0) -> int:
+        """Seed of the trial `ahead` trials after the last one collected."""
+        return self.cfg.train.seed * 1_000_003 + 7 * (self.counters["trials_collected"] + ahead)
 
     def collect_and_store(self, task_id: int, mode: str) -> dict:
         episodes, summary = self.collect_trial(task_id, mode=mode, seed=self._train_seed())
+        return self._store_trial(task_id, episodes, summary)
+
+    def _store_trial(self, task_id: int, episodes: list[dict], summary: dict) -> dict:
         self.replay.add_trial(episodes, task_id)
         self.counters["trials_collected"] += 1
         self.counters["env_steps"] += sum(len(ep["actions"]) for ep in episodes)
         return summary
+
+    def _next_policy_trial(self) -> tuple[int, dict]:
+        """Collect, store and return (task, summary) of the next meta-training trial.
+
+        With collection workers, up to `collect_workers` trials run ahead with the weights of the
+        iteration that submitted them, never past the next checkpoint (so a checkpoint has nothing in
+        flight and a resumed run continues exactly); task choice and seeds are fixed at submission, in
+        order, so the run does not depend on the workers' timing.
+        """
+        if self._pool is None:
+            task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
+            return task, self.collect_and_store(task, mode="policy")
+        t = self.cfg.train
+        it = self.counters["iteration"]
+        stop = min(t.iterations, (it // t.checkpoint_every + 1) * t.checkpoint_every)
+        while len(self._pipeline) < t.collect_workers and it + len(self._pipeline) < stop:
+            task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
+            job = TrialJob(task, "policy", self._train_seed(ahead=len(self._pipeline)))
+            self._pipeline.append((task, self._pool.submit(job)))
+        task, job_id = self._pipeline.popleft()
+        episodes, summary = self._pool.result(job_id)
+        return task, self._store_trial(task, episodes, summary)
 
     def ingest_episode(self, path: str | Path) -> bool:
         """Add an episode file written elsewhere (the policy node); counts its steps."""
@@ -323,24 +323,28 @@ class MetaTrainer:
         """Random-policy trials over the training tasks, then model updates on them (Algorithm 1, line 1)."""
         t = self.cfg.train
         target_trials = math.ceil(t.pretrain_episodes / self.episodes_per_trial)
-        while self.replay.num_trials() < target_trials:
-            task = self.train_tasks[self.counters["trials_collected"] % len(self.train_tasks)]
-            self.collect_and_store(task, mode="random")
+        missing = max(0, target_trials - self.replay.num_trials())
+        tasks = [self.train_tasks[(self.counters["trials_collected"] + i) % len(self.train_tasks)] for i in range(missing)]
+        jobs = [TrialJob(task, "random", self._train_seed(ahead=i)) for i, task in enumerate(tasks)]
+        for task, (episodes, summary) in zip(tasks, self._collect_many(jobs)):
+            self._store_trial(task, episodes, summary)
         for _ in range(t.pretrain_model_updates):
             self._accumulate(self.model_update())
         self.counters["pretrained"] = 1
+        if self._pool is not None:
+            self._pool.publish(self.model, self.actor)
         if self.writer is not None:
             self._flush_scalars()
 
     def iteration(self) -> dict:
         """Collect one trial of a random training task with the current policy, then train."""
-        t = self.cfg.train
-        task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
-        summary = self.collect_and_store(task, mode="policy")
+        task, summary = self._next_policy_trial()
         self._accumulate({"train/success": float(summary["success"]), "train/return": summary["returns"][-1],
                           "train/shaped_return": sum(summary["shaped_returns"])})
         self.train(*self.updates_per_iter())
         self.counters["iteration"] += 1
+        if self._pool is not None:
+            self._pool.publish(self.model, self.actor)  # the weights the next submitted trials run with
         return summary
 
     def evaluate(self, task_ids: list[int] | None = None, trials: int | None = None,
@@ -352,20 +356,39 @@ class MetaTrainer:
         per_task: dict[int, list[bool]] = {}
         returns = []
         base = 10**8 + self.cfg.train.seed * 10_007 + 1000 * self.counters["evaluations"]
-        for i in range(trials):
-            task = task_ids[i % len(task_ids)]
-            _, s = self.collect_trial(task, mode="policy", deterministic=det, seed=base + 7 * i)
-            per_task.setdefault(task, []).append(s["success"])
+        jobs = [TrialJob(task_ids[i % len(task_ids)], "policy", base + 7 * i, det) for i in range(trials)]
+        distances = []
+        for job, (_, s) in zip(jobs, self._collect_many(jobs)):
+            per_task.setdefault(job.task_id, []).append(s["success"])
             returns.append(sum(s["shaped_returns"]))
+            distances.append(s["final_distance"])
         self.counters["evaluations"] += 1
         n_succ = sum(sum(v) for v in per_task.values())
         lo, hi = wilson_interval(n_succ, trials)
         return {"success": n_succ / trials, "successes": n_succ, "trials": trials, "ci95": [lo, hi],
+                "median_final_distance": float(np.median(distances)),
                 "shaped_return": float(np.mean(returns)), "per_task": {int(k): float(np.mean(v)) for k, v in per_task.items()},
                 "env_steps": self.counters["env_steps"], "iteration": self.counters["iteration"]}
 
     def run(self, progress: bool | None = None) -> dict | None:
-        """Pretrain (once), then iterate to train.iterations; evaluate, log and checkpoint on schedule."""
+        """Pretrain (once), then iterate to train.iterations; evaluate, log and checkpoint on schedule.
+
+        With train.collect_workers > 0 the trials are collected by that many worker processes
+        (meld_trainer/pool.py), which stop when this returns or raises.
+        """
+        t = self.cfg.train
+        if not t.collect_workers:
+            return self._run(progress)
+        with CollectorPool(self.env_id, self.cfg.model, self.cfg.actor, self.episodes_per_trial,
+                           t.collect_workers) as pool:
+            self._pool, self._pipeline = pool, deque()
+            pool.publish(self.model, self.actor)
+            try:
+                return self._run(progress)
+            finally:
+                self._pool = None
+
+    def _run(self, progress: bool | None) -> dict | None:
         from tqdm import tqdm
         t = self.cfg.train
         start = time.monotonic()

@@ -138,7 +138,8 @@ class Replay:
         self.steps[meta.task_id] = self.steps.get(meta.task_id, 0) + meta.steps
         if len(entry.parts) == self.episodes_per_trial:
             self._store(meta, entry)
-        self._evict(meta.task_id)
+        else:
+            self._evict(meta.task_id)
         return True
 
     def _store(self, meta: EpisodeMeta, entry: TrialEntry) -> None:
@@ -150,6 +151,9 @@ class Replay:
             del self.trials[meta.task_id][meta.trial_index]
             self.steps[meta.task_id] -= entry.steps
             return
+        self._evict(meta.task_id)  # first, so that the new trial can take an evicted trial's slot
+        if meta.trial_index not in self.trials[meta.task_id]:
+            return  # the trial itself was the oldest of its task (its first episode came long ago)
         entry.slot = self.store.put(seq)
         entry.parts = {}
         self._complete.setdefault(meta.task_id, []).append(meta.trial_index)

@@ -83,14 +83,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     signal.signal(signal.SIGUSR2, arm_alarm)
     start = time.monotonic()
     stop_by: Optional[float] = None
-    clients: list[int] = []
+    clients: set[int] = set()
+    seen_at = 0.0
     with emu:
         while not stop.wait(0.05):
+            if args.wait_for_clients > 0 and stop_by is None and time.monotonic() - seen_at > 2.0:
+                # Noted while running too: a client that closes the port quickly on the same Ctrl-C
+                # (before this loop gets to run on a loaded machine) is still waited for.
+                clients, seen_at = set(_port_clients(emu.path)) if emu.path else set(), time.monotonic()
             if interrupted.is_set():
                 if stop_by is None:
                     stop_by = time.monotonic() + args.wait_for_clients
-                    clients = _port_clients(emu.path) if emu.path else []
-                clients = [pid for pid in clients if _running(pid)]
+                    clients |= set(_port_clients(emu.path)) if emu.path else set()
+                clients = {pid for pid in clients if _running(pid)}
                 if not clients or time.monotonic() >= stop_by:
                     break
             now = time.monotonic() - start

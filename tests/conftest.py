@@ -9,3 +9,14 @@ os.environ["ROS_LOG_DIR"] = tempfile.mkdtemp(prefix="meld-test-roslog-")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def colcon_workspace(tmp_path_factory):
+    """The README's colcon build of this checkout, in a scratch workspace, once per session."""
+    from ros2_workspace import build_workspace
+
+    return build_workspace(tmp_path_factory.mktemp("colcon_ws"))

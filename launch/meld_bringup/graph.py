@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODES = ("sim", "robot")
+STOP_TIMEOUT = 10.0
+"""Seconds a node has to end after SIGINT before it gets SIGTERM (and as many again before SIGKILL),
+in meld-launch and in the launch files alike."""
 
 
 @dataclass(frozen=True)
@@ -35,16 +38,31 @@ class NodeSpec:
     def label(self) -> str:
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
+    def full_namespace(self, graph_namespace: str) -> str:
+        """The node's namespace under the graph's, without slashes at the ends ('' for the root)."""
+        return "/".join(part for part in (graph_namespace.strip("/"), self.namespace) if part)
+
 
 @dataclass(frozen=True)
 class ProcessSpec:
     """A helper process that is not a ROS node (the rig's firmware emulator in the sim)."""
 
     name: str
-    cmd: tuple[str, ...]
+    package: str
+    executable: str
+    """Console script installed in lib/<package>/ (what `ros2 launch` runs)."""
+    module: str
+    """`python -m` entry of the same program, for the pip-only runner."""
+    arguments: tuple[str, ...] = ()
     required: bool = True
     ready_path: str = ""
-    """Path that exists once the process is ready (the emulator's pseudo-terminal link)."""
+    """Path that exists once the process is ready (the emulator's pseudo-terminal link): the nodes
+    start only then."""
+    ready_timeout: float = 10.0
+    """Seconds to wait for `ready_path` before the graph stops with an error."""
+    stop_timeout: float = 25.0
+    """Seconds it may take to stop after SIGINT: the emulator keeps answering until the rig node
+    has closed the port (a Ctrl-C in a terminal reaches both at once), so that node stops cleanly."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +75,14 @@ class GraphArgs:
     """Interbotix arm model (wx200 or wx250)."""
     namespace: str = ""
     """Namespace of the whole graph (several sims, or two robots)."""
-    run_dir: str = "runs/sim"
-    """Run folder: episodes, checkpoints, logs. Running again with the same folder resumes."""
+    run_dir: str = ""
+    """Run folder: episodes, checkpoints, node logs (logs/). Running again with the same folder
+    resumes. Empty: runs/<mode> (runs/sim or runs/robot), runs/<mode>_<namespace> with a namespace."""
     config: str = "default"
     """Training config: default (the paper's numbers) or smoke (minutes on a CPU)."""
     rig_port: str = ""
-    """Serial port of the reset rig's Arduino (robot) or the emulator's link (sim; empty: a
-    per-run path under the run folder)."""
+    """Serial port of the reset rig's Arduino (robot: required, e.g. /dev/meld_rig) or the
+    emulator's link (sim; empty: a per-run path under the run folder)."""
     rig_speedup: float = 20.0
     """Sim only: the rig emulator runs this many times faster than real steppers."""
     scene_camera_device: str = "/dev/v4l/by-id/scene-camera"
@@ -87,6 +106,22 @@ class GraphArgs:
             raise ValueError(f"cells={self.cells}: 1 to 16 simulated cells; a robot graph has one cell")
         if self.namespace and not self.namespace.replace("/", "").replace("_", "").isalnum():
             raise ValueError(f"namespace {self.namespace!r}: letters, digits, _ and / only")
+        if self.mode == "robot" and not self.rig_port:
+            raise ValueError("rig_port is empty: the robot graph needs the reset rig's serial port "
+                             "(rig_port:=/dev/meld_rig, or meld-launch robot --rig-port /dev/meld_rig; docs/reset_rig.md)")
+        if not self.run_dir:  # frozen: the per-mode default is filled in once, here
+            tag = self.namespace.strip("/").replace("/", "_")
+            object.__setattr__(self, "run_dir", f"runs/{self.mode}" + (f"_{tag}" if tag else ""))
+
+    @property
+    def log_dir(self) -> Path:
+        """Each process's output, <name>.log, as the terminal shows it."""
+        return Path(self.run_dir) / "logs"
+
+    def banner(self, domain_id: str) -> str:
+        """The first line of a launch: what runs where, and where its logs are."""
+        return (f"{self.mode} graph in namespace '{self.namespace or '/'}', ROS_DOMAIN_ID={domain_id}, run folder "
+                f"{Path(self.run_dir).resolve()}, logs in {self.log_dir.resolve()}; Ctrl-C stops everything")
 
     @property
     def rig_link(self) -> str:
@@ -94,6 +129,15 @@ class GraphArgs:
             return self.rig_port
         tag = self.namespace.strip("/").replace("/", "_") or "rig"
         return str(Path(self.run_dir).resolve() / f"{tag}.pty")
+
+
+def not_ready_message(p: ProcessSpec) -> str:
+    return f"{p.name} did not create {p.ready_path} within {p.ready_timeout:.0f} s; its log says why"
+
+
+def required_exit_message(label: str, code: int) -> str:
+    """The line that names a required process whose exit stopped the graph (runner and launch files)."""
+    return f"required process {label} exited with code {code}; stopping the graph"
 
 
 def config_dir() -> Path:
@@ -131,8 +175,10 @@ def _cell(args: GraphArgs, cell: str, rig_link: str, run_dir: str) -> tuple[list
     processes: list[ProcessSpec] = []
     if args.mode == "sim":
         processes.append(ProcessSpec(
-            f"{cell}/rig_emulator" if cell else "rig_emulator",
-            ("meld-rig-emulator", "--link", rig_link, "--speedup", str(args.rig_speedup)), ready_path=rig_link))
+            f"{cell}/rig_emulator" if cell else "rig_emulator", "reset_rig", "meld-rig-emulator",
+            "reset_rig.emulator_cli",
+            ("--link", rig_link, "--speedup", str(args.rig_speedup), "--wait-for-clients", "20"),
+            ready_path=rig_link))
         nodes.append(NodeSpec("sim", "widowx_bringup", "sim_node", "widowx_bringup.sim.node", dict(common),
                               namespace=cell, description="MuJoCo cell: cameras, joint states, link signal"))
     else:

@@ -2,20 +2,24 @@
 
 Arguments are the fields of `graph.GraphArgs` (same names, defaults and descriptions as
 meld-launch's options) plus `sim` and `use_rviz`; an OpaqueFunction resolves them and turns the
-node table of `graph.build_graph` into launch_ros Nodes, so the launch files and the pip-only
-runner start the same graph. `launch` and `launch_ros` are imported only here: they exist on a
-robot PC or in the Docker image, not on pip-only machines.
+node table of `graph.build_graph` into launch actions, so the launch files and the pip-only
+runner start the same graph with the same rules (launch_rules.py). `launch` and `launch_ros` are
+imported only here and there: they exist on a robot PC, in the Docker image and where
+scripts/setup.sh installed them from ../shared, not on a plain pip-only machine.
 """
 from __future__ import annotations
 
 from dataclasses import fields
+from pathlib import Path
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.substitutions import ExecutableInPackage
 
-from .graph import GraphArgs, build_graph, child_environment, config_dir, parameter_files
+from .graph import STOP_TIMEOUT, GraphArgs, build_graph, child_environment, config_dir, parameter_files
+from .launch_rules import RVIZ, check_startable, watched, when_ready
 
 _TRUE = ("true", "1", "yes", "on")
 
@@ -32,7 +36,8 @@ def declare_arguments(sim_default: str) -> list:
                               description="true: the MuJoCo sim node replaces the cameras, the Interbotix "
                                           "driver and the rig hardware (the rig node talks to its emulator)"),
         DeclareLaunchArgument("use_rviz", default_value="false", choices=["true", "false"],
-                              description="start rviz2 with launch/rviz/meld.rviz"),
+                              description="start rviz2 with launch/rviz/meld.rviz (not required: the graph runs "
+                                          "on when it is closed; without rviz2 installed, nothing starts)"),
     ]
     for f in fields(GraphArgs):
         if f.name == "mode":
@@ -44,7 +49,7 @@ def declare_arguments(sim_default: str) -> list:
     return args
 
 
-def _graph_actions(context, *_, **__) -> list:
+def graph_args(context) -> GraphArgs:
     values = {}
     for f in fields(GraphArgs):
         if f.name == "mode":
@@ -53,25 +58,38 @@ def _graph_actions(context, *_, **__) -> list:
         kind = type(f.default)
         values[f.name] = text.lower() in _TRUE if kind is bool else kind(text)
     sim = LaunchConfiguration("sim").perform(context).lower() in _TRUE
-    args = GraphArgs(mode="sim" if sim else "robot", **values)
+    return GraphArgs(mode="sim" if sim else "robot", **values)
+
+
+def _graph_actions(context, *_, **__) -> list:
+    args = graph_args(context)
     nodes, processes = build_graph(args)
     files = parameter_files(args)
-    actions: list = []
-    env = child_environment({})
-    for key in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
-        if key in env:
-            actions.append(SetEnvironmentVariable(key, env[key]))
+    use_rviz = LaunchConfiguration("use_rviz").perform(context).lower() in _TRUE
+    check_startable([*nodes, *processes], rviz=use_rviz)  # before anything starts
+
+    Path(args.run_dir).mkdir(parents=True, exist_ok=True)
+    # The environment meld-launch gives its children: DDS on loopback unless set, the Fast DDS
+    # profile for large frames, headless GL, unbuffered Python output.
+    env = child_environment(dict(context.environment))
+    actions: list = [SetEnvironmentVariable(k, v) for k, v in env.items() if context.environment.get(k) != v]
+    actions.append(LogInfo(msg=args.banner(env.get("ROS_DOMAIN_ID", "0"))))
     for p in processes:
-        actions.append(ExecuteProcess(cmd=list(p.cmd), name=p.name, output="screen"))
+        proc = ExecuteProcess(cmd=[ExecutableInPackage(p.executable, p.package), *p.arguments], name=p.name,
+                              output="screen", sigterm_timeout=str(p.stop_timeout), sigkill_timeout="5")
+        actions += watched(proc, p.name, p.required, args.log_dir)
+    started: list = []
     for n in nodes:
-        namespace = "/".join(part for part in (args.namespace.strip("/"), n.namespace) if part)
-        actions.append(Node(package=n.package, executable=n.executable, name=n.name,
-                            namespace=namespace or None, parameters=[*files, dict(n.parameters)],
-                            output="screen", emulate_tty=True))
-    if LaunchConfiguration("use_rviz").perform(context).lower() in _TRUE:
+        node = Node(package=n.package, executable=n.executable, name=n.name,
+                    namespace=n.full_namespace(args.namespace) or None,
+                    parameters=[*files, dict(n.parameters)], output="screen",
+                    sigterm_timeout=str(STOP_TIMEOUT), sigkill_timeout=str(STOP_TIMEOUT))
+        started += watched(node, n.label, n.required, args.log_dir)
+    if use_rviz:
         rviz = config_dir().parent / "rviz" / "meld.rviz"
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=args.namespace or None,
+        started.append(Node(package=RVIZ[0], executable=RVIZ[1], name="rviz2", namespace=args.namespace or None,
                             arguments=["-d", str(rviz)], output="screen"))
+    actions.append(when_ready(processes, started))
     return actions
 
 

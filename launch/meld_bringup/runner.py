@@ -29,7 +29,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from .graph import GraphArgs, NodeSpec, ProcessSpec, build_graph, child_environment, parameter_files
+from .graph import (STOP_TIMEOUT, GraphArgs, NodeSpec, ProcessSpec, build_graph, child_environment,
+                    not_ready_message, parameter_files, required_exit_message)
 
 _PR_SET_PDEATHSIG = 1
 
@@ -51,7 +52,7 @@ def _ros_value(value) -> str:
 
 def node_command(spec: NodeSpec, args: GraphArgs, param_files: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
-    namespace = "/".join(part for part in (args.namespace.strip("/"), spec.namespace) if part)
+    namespace = spec.full_namespace(args.namespace)
     if namespace:
         cmd += ["-r", f"__ns:=/{namespace}"]
     for f in param_files:
@@ -106,7 +107,7 @@ class Runner:
     def __init__(self, args: GraphArgs, domain_id: int | None, exclude: tuple[str, ...] = (), quiet: bool = False):
         self.args = args
         self.quiet = quiet
-        self.log_dir = Path(args.run_dir) / "logs"
+        self.log_dir = args.log_dir
         self.env = child_environment()
         if domain_id is not None:
             self.env["ROS_DOMAIN_ID"] = str(domain_id)
@@ -124,9 +125,7 @@ class Runner:
 
     def start(self) -> None:
         Path(self.args.run_dir).mkdir(parents=True, exist_ok=True)
-        self.log(f"{self.args.mode} graph in namespace '{self.args.namespace or '/'}', ROS_DOMAIN_ID="
-                 f"{self.env['ROS_DOMAIN_ID']}, run folder {Path(self.args.run_dir).resolve()}, logs in "
-                 f"{self.log_dir.resolve()}; Ctrl-C stops everything")
+        self.log(self.args.banner(self.env["ROS_DOMAIN_ID"]))
         for p in self.processes:
             self._start_process(p)
         for n in self.nodes:
@@ -135,17 +134,14 @@ class Runner:
             self.log(f"started {n.label} ({n.package}/{n.executable}) pid {self.children[-1].proc.pid}")
 
     def _start_process(self, p: ProcessSpec) -> None:
-        if p.ready_path:
-            Path(p.ready_path).parent.mkdir(parents=True, exist_ok=True)
-        exe = Path(sys.executable).parent / p.cmd[0]
-        cmd = [str(exe) if exe.exists() else p.cmd[0], *p.cmd[1:]]
+        cmd = [sys.executable, "-m", p.module, *p.arguments]
         self.children.append(Child(p.name, cmd, self.env, p.required, self.log_dir, self.quiet))
         self.log(f"started {p.name} pid {self.children[-1].proc.pid}: {' '.join(cmd)}")
         if p.ready_path:
-            deadline = time.monotonic() + 10.0
+            deadline = time.monotonic() + p.ready_timeout
             while not os.path.exists(p.ready_path):
                 if time.monotonic() > deadline or self.children[-1].proc.poll() is not None:
-                    raise RuntimeError(f"{p.name} did not create {p.ready_path} within 10 s")
+                    raise RuntimeError(not_ready_message(p))
                 time.sleep(0.05)
 
     def request_stop(self, *_: object) -> None:
@@ -161,7 +157,7 @@ class Runner:
                         self.log(f"{c.name} finished; stopping the graph")
                     else:
                         self.failed = f"{c.name} exited with code {code}"
-                        self.log(f"required process {self.failed}; stopping the graph")
+                        self.log(required_exit_message(c.name, code))
                     return
             if end is not None and time.monotonic() >= end:
                 self.log(f"duration of {duration:.0f} s reached; stopping the graph")
@@ -174,7 +170,7 @@ class Runner:
         nodes = [c for c in self.children if c.name not in helpers]
         # Nodes first, then the helper processes they talk to (the rig node before its emulator).
         for group in (nodes, [c for c in self.children if c.name in helpers]):
-            for sig, grace in ((signal.SIGINT, 10.0), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            for sig, grace in ((signal.SIGINT, STOP_TIMEOUT), (signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 5.0)):
                 alive = [c for c in group if c.proc.poll() is None]
                 if not alive:
                     break
@@ -218,11 +214,12 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
             parser.add_argument(flag, type=type(f.default), default=None, help=f"{docs.get(f.name, '')} (default {f.default!r})")
     ns = parser.parse_args(argv)
     values = {f.name: getattr(ns, f.name) for f in fields(GraphArgs) if f.name != "mode" and getattr(ns, f.name) is not None}
-    if "run_dir" not in values:
-        values["run_dir"] = f"runs/{ns.mode}" + (f"_{ns.namespace.strip('/')}" if ns.namespace else "")
     if ns.domain_id is not None and not 0 <= ns.domain_id <= 232:
         parser.error("--domain-id must be in 0..232")
-    return GraphArgs(mode=ns.mode, **values), ns
+    try:
+        return GraphArgs(mode=ns.mode, **values), ns
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:

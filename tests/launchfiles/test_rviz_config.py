@@ -113,7 +113,7 @@ def published_by_graph(mode: str) -> dict[str, set[str]]:
     `graph.build_graph` starts in this mode (root namespace), without running them."""
     from meld_bringup.graph import GraphArgs, build_graph
 
-    nodes, _ = build_graph(GraphArgs(mode=mode, run_dir="/tmp/meld_rviz_check"))
+    nodes, _ = build_graph(GraphArgs(mode=mode, run_dir="/tmp/meld_rviz_check", rig_port="/dev/meld_rig"))
     out: dict[str, set[str]] = {}
     for n in nodes:
         source = Path(importlib.util.find_spec(n.module).origin).read_text()

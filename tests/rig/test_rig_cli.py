@@ -100,3 +100,47 @@ def test_emulator_unplug_signal_and_relink(emulator_process):
     assert link.is_symlink()
     status = meld_rig(link, "status")
     assert status.returncode == 0 and "locked: yes" in status.stdout, (before, status)
+
+
+CLIENT = """
+import sys
+from reset_rig.client import GrblClient
+client = GrblClient(sys.argv[1])
+client.connect()
+print("connected", flush=True)
+for line in sys.stdin:
+    print("state", client.status(timeout=5.0).state, flush=True)
+client.close()
+"""
+
+
+def test_emulator_on_sigint_waits_for_its_client_to_close_the_port(tmp_path):
+    """In a launched graph a Ctrl-C reaches the rig node and the emulator at once: with
+    --wait-for-clients the board keeps answering until the node has closed the port and ended, so
+    the node never logs that its port vanished. The run folder of the link need not exist yet."""
+    link = tmp_path / "new_run" / "rig.pty"
+    proc = subprocess.Popen([str(BIN / "meld-rig-emulator"), "--link", str(link), "--wait-for-clients", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = line_reader(proc.stdout)
+    client = None
+    try:
+        assert lines.get(timeout=10.0).startswith("meld-rig-emulator: GRBL 1.1h on /dev/pts/")
+        client = subprocess.Popen([sys.executable, "-c", CLIENT, str(link)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert client.stdout.readline().startswith("connected")
+        os.kill(proc.pid, signal.SIGINT)
+        # The board still answers after the Ctrl-C, as long as its client runs.
+        for _ in range(2):
+            client.stdin.write("status\n")
+            client.stdin.flush()
+            assert client.stdout.readline().startswith("state"), "the emulator stopped answering its client"
+        assert proc.poll() is None
+        client.stdin.close()
+        assert client.wait(timeout=20) == 0
+        assert proc.wait(timeout=20) == 0, "the emulator did not stop once its client had ended"
+        assert not link.is_symlink()
+    finally:
+        for p in (client, proc):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(timeout=5)

@@ -28,7 +28,7 @@ from meld_policy.model import LatentModel
 from .config import ARCH_FIELDS, SECTIONS, RunConfig
 from .envs import is_sparse, make_env
 from .collect import TrialJob, run_trial
-from .fast_update import ModelUpdater
+from .fast_update import FeatureFilter, ModelUpdater
 from .pool import CollectorPool
 from .replay import Replay, TrialBatch
 from .sac import SAC
@@ -92,6 +92,7 @@ class MetaTrainer:
         self.sac = SAC(self.actor, cfg.model.feature_dim, cfg.sac, fast=t.fast_updates).to(self.device)
         self.updater = ModelUpdater(self.model, t.model_lr, fast=t.fast_updates, amp=t.amp)
         self.model_opt = self.updater.opt
+        self.feature_filter = FeatureFilter(self.model, fast=t.fast_updates)
         self.filter = BeliefFilter(self.model)
         # Trials live on the training device; room for the run's own collection, grown if it outlives that.
         planned = math.ceil(t.pretrain_episodes / self.episodes_per_trial) + t.iterations
@@ -232,7 +233,7 @@ class MetaTrainer:
     def _transitions(self, batch: TrialBatch) -> tuple[torch.Tensor, ...]:
         b = self._to_torch(batch)
         with torch.no_grad():  # the stop-gradient between model and actor-critic
-            feats = self.model.features(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
+            feats = self.feature_filter(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
         valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode
         b_t, b_next = feats[:, :-1][valid], feats[:, 1:][valid]
         a_t = b["actions"][valid] / self.actor.action_scale

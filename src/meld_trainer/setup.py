@@ -22,6 +22,7 @@ setup(
         "console_scripts": [
             "meld-train = meld_trainer.train_cli:main",
             "meld-eval = meld_trainer.eval_cli:main",
+            "meld-export = meld_trainer.export:main",
             "trainer_node = meld_trainer.node:main",
         ],
     },

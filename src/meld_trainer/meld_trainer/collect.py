@@ -28,6 +28,8 @@ class TrialJob:
     deterministic: bool = False
     reward_particles: int = 0
     """Filter this many belief particles and record the predicted reward's mean and std (the paper's figure 6)."""
+    video: bool = False
+    """Record a video frame of both cameras per step (summary["video"]), for watching a trial."""
     job_id: int = -1
     version: int = -1
 
@@ -47,7 +49,12 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
     policy = job.mode == "policy"
     if policy and (filt is None or actor is None):
         raise ValueError("a policy trial needs a filter and an actor")
-    episodes, pred_mean, pred_std = [], [], []
+    episodes, pred_mean, pred_std, video = [], [], [], []
+    sim = getattr(env.unwrapped, "sim", None)
+
+    def record_frame(obs):
+        if job.video:
+            video.append(sim.render_video_frame() if sim is not None else np.asarray(obs))
     belief, n = None, max(1, job.reward_particles)
 
     def record_prediction():
@@ -60,6 +67,7 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
         ep = {"images": [obs], "actions": [], "rewards": [0.0], "shaped_rewards": [0.0], "sparse_rewards": [0.0],
               "success": [False]}
         a_prev = np.zeros(env.action_space.shape, np.float32)
+        record_frame(obs)
         if policy:
             belief = filt.step(belief, np.broadcast_to(obs, (n, *obs.shape)), 0.0, a_prev, is_first=(k == 0))
         done = False
@@ -71,6 +79,7 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
             else:
                 a = rng.uniform(-high, high).astype(np.float32)
             obs, r, terminated, truncated, info = env.step(a)
+            record_frame(obs)
             ep["images"].append(obs)
             ep["actions"].append(a)
             ep["rewards"].append(float(r))
@@ -89,5 +98,5 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
                "returns": [float(ep["rewards"].sum()) for ep in episodes],
                "shaped_returns": [float(ep["shaped_rewards"].sum()) for ep in episodes],
                "final_distance": float(info.get("distance", float("nan"))),
-               "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std}
+               "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std, "video": video}
     return episodes, summary

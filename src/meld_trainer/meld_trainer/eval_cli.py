@@ -3,6 +3,7 @@
 Usage:
   meld-eval --checkpoint runs/point/checkpoints/latest.pt --tasks heldout
   meld-eval --checkpoint runs/point/checkpoints/latest.pt --tasks train --trials-per-task 3 --out /tmp/eval
+  meld-eval --checkpoint models/meld_widowx_state_sparse.pt --watch 23 --out runs/watch   # watch one trial adapt
 
 Writes report.json, success_curve.png (held-out success against env steps during training) and
 reward_belief.png (predicted reward mean and std over one trial, the paper's figure 6) to --out
@@ -25,12 +26,15 @@ def main(argv=None) -> int:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval-<tasks>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--watch", type=int, default=None, metavar="TASK",
+                   help="instead of the report: one trial on TASK as trial.gif and strip.png (both episodes, the "
+                        "predicted reward's mean and spread beside them; the paper's figure 6)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[meld-eval] %(message)s")
 
     from meld_policy.checkpoint import CheckpointError, load_raw
     from .config import RunConfig
-    from .meta_test import meta_test, write_report
+    from .meta_test import meta_test, watch_trial, write_report
     from .meta_train import MetaTrainer
     ckpt_path = Path(args.checkpoint)
     try:
@@ -43,10 +47,15 @@ def main(argv=None) -> int:
         out = Path(args.out) if args.out else ckpt_path.parent.parent / f"eval-{args.tasks}"
         with tempfile.TemporaryDirectory(prefix="meld-eval-") as scratch:
             trainer = MetaTrainer(cfg, ckpt["env_id"], scratch, tensorboard=False)
-            for note in trainer.load_checkpoint(ckpt_path):
+            load = trainer.load_policy_file if ckpt.get("kind") == "policy" else trainer.load_checkpoint
+            for note in load(ckpt_path):
                 if not note.startswith("changed"):
                     logging.warning("%s", note)
             tasks = trainer.heldout_tasks if args.tasks == "heldout" else trainer.train_tasks
+            if args.watch is not None:
+                files = watch_trial(trainer, args.watch, out, deterministic=not args.stochastic)
+                print(f"watch: {', '.join(str(f) for f in files)}")
+                return 0
             res = meta_test(trainer, tasks, args.trials_per_task, deterministic=not args.stochastic)
             files = write_report(trainer, res, out, args.tasks)
     except CheckpointError as exc:

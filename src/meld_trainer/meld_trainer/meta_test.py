@@ -83,3 +83,54 @@ def write_report(trainer: MetaTrainer, result: dict, out: Path, task_set: str) -
     (out / "report.json").write_text(json.dumps(report, indent=1))
     files.append(out / "report.json")
     return files
+
+
+def watch_trial(trainer: MetaTrainer, task_id: int, out: Path, particles: int = 32, seed: int = 2024,
+                deterministic: bool = True, columns: int = 8) -> list[Path]:
+    """Watch the policy adapt on one task: `strip.png` (frames of every episode of a trial above the predicted
+    reward's mean and spread over `particles` belief samples, the paper's figure 6) and `trial.gif`."""
+    import imageio.v3 as iio
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from .collect import TrialJob, run_trial
+    out.mkdir(parents=True, exist_ok=True)
+    job = TrialJob(task_id, "policy", seed, deterministic, particles, video=True)
+    episodes, s = run_trial(trainer.env, trainer.filter, trainer.actor, trainer.episodes_per_trial, job)
+    video = np.stack(s["video"])
+    per_ep = len(episodes[0]["rewards"])
+    true_r = np.concatenate([ep["shaped_rewards"] for ep in episodes])
+    given_r = np.concatenate([ep["rewards"] for ep in episodes])
+    mean, std = np.array(s["predicted_reward_mean"]), np.array(s["predicted_reward_std"])
+    n_ep = len(episodes)
+    fig = plt.figure(figsize=(1.6 * columns, 1.0 * n_ep * 1.0 + 3.2))
+    grid = fig.add_gridspec(n_ep + 1, columns, height_ratios=[1] * n_ep + [2.2])
+    for e in range(n_ep):
+        picks = np.linspace(0, per_ep - 1, columns).round().astype(int)
+        for c, k in enumerate(picks):
+            ax = fig.add_subplot(grid[e, c])
+            ax.imshow(video[e * per_ep + k])
+            seated = episodes[e]["success"][k]
+            ax.set_title(f"ep {e + 1}, t={k}" + (" success" if seated else ""), fontsize=7, color="green" if seated else "black")
+            ax.axis("off")
+    ax = fig.add_subplot(grid[n_ep, :])
+    t = np.arange(len(mean))
+    ax.plot(t, true_r, "k--", label="shaped reward (the model's target)")
+    if not np.allclose(true_r, given_r):
+        ax.plot(t, given_r, "g:", label="reward given to the policy (sparse)")
+    ax.plot(t, mean, label="predicted reward, mean over belief samples")
+    ax.fill_between(t, mean - std, mean + std, alpha=0.3, label="+- std")
+    for k in range(1, n_ep):
+        ax.axvline(k * per_ep - 0.5, color="gray", lw=0.8)
+    ax.set_xlabel("step in trial")
+    ax.set_ylabel("reward")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"{trainer.env_id}, task {task_id}: {'success' if s['success'] else 'no success'} "
+                 f"at the end of episode {n_ep} (WidowX: plug seated in the goal port)", fontsize=9)
+    fig.tight_layout()
+    strip = out / "strip.png"
+    fig.savefig(strip, dpi=110)
+    plt.close(fig)
+    gif = out / "trial.gif"
+    iio.imwrite(gif, video[:, ::2, ::2] if video.shape[1] > 200 else video, duration=150, loop=0)
+    return [strip, gif]

@@ -478,6 +478,9 @@ class MetaTrainer:
         # On the host: the RNG states belong there, and each load_state_dict below places its tensors on the
         # device of the parameters it fills (Adam's `step` stays on the CPU, as a fresh optimizer keeps it).
         ckpt = load_raw(path, map_location="cpu")
+        if ckpt.get("kind") == "policy":
+            raise CheckpointError(f"{path} is a policy file (model and actor only, from meld-export): it can be "
+                                  "evaluated or deployed but not resumed; resume from the run's checkpoints/latest.pt")
         if ckpt["env_id"] != self.env_id:
             raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
         saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
@@ -516,6 +519,18 @@ class MetaTrainer:
         for n in notes:
             log.warning("%s", n)
         return notes
+
+    def load_policy_file(self, path: str | Path) -> list[str]:
+        """Model and actor (and the evaluation history) of a policy file from meld-export, for meta-testing."""
+        ckpt = load_raw(path, map_location="cpu")
+        if ckpt["env_id"] != self.env_id:
+            raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}")
+        require_compatible(ckpt["config"], self.cfg.to_dict(), {k: v for k, v in ARCH_FIELDS.items() if k != "sac"}, path)
+        self.model.load_state_dict(ckpt["model"])  # half-precision files: copied into float32 parameters
+        self.actor.load_state_dict(ckpt["actor"])
+        self.counters.update({k: int(v) for k, v in ckpt.get("counters", {}).items()})
+        self.eval_history = list(ckpt.get("eval_history", []))
+        return []
 
     def open_replay(self) -> None:
         """Load every complete episode file of the run folder (skipped files are reported)."""

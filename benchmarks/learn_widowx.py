@@ -8,7 +8,8 @@ Usage:
         # the ladder's state rung on the CPU (docs/meld.md)
 
 Each (env, variant) is one `meld-train` run: variant `meld` is the model with the reward as evidence,
-`slac` the same with `model.reward_input=false`. Sparse ids use 2-episode trials: the model reads the
+`slac` the same with `model.reward_input=false`. Sparse ids use 2-episode trials (one
+iteration: 80 env steps, so twice the config's updates per iteration, Algorithm 1's 12 + 12 per 40 steps): the model reads the
 sparse reward and reconstructs the shaped one, the critic learns from the shaped one, and a trial
 succeeds when the plug is seated in the goal port at the last step of its last episode. Each run is
 evaluated on the 10 held-out tasks every `--eval-every-steps` env steps (the budget includes the random
@@ -65,7 +66,10 @@ def main() -> int:
         eval_every = max(1, args.eval_every_steps // steps_per_iter)
         name = f"{env_id}-{variant}"
         run = root / name
-        cmd = [*TRAIN, "--env", env_id, "--config", args.config, "--run-dir", str(run),
+        # Algorithm 1's ratio is per 40 env steps: a 2-episode trial (one iteration) gets twice the updates.
+        ratio = [f"train.model_updates_per_iter={cfg.train.model_updates_per_iter * per_trial}",
+                 f"train.ac_updates_per_iter={cfg.train.ac_updates_per_iter * per_trial}"]
+        cmd = [*TRAIN, "--env", env_id, "--config", args.config, "--run-dir", str(run), *ratio,
                f"train.iterations={iterations}", f"train.eval_every={eval_every}", f"train.checkpoint_every={eval_every}",
                f"train.time_budget_s={args.minutes * 60:.0f}", f"train.collect_workers={args.workers}",
                *VARIANTS[variant], *args.overrides]
@@ -74,24 +78,34 @@ def main() -> int:
             runs[name] = (run, time.time(), subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
         if not args.parallel:
             runs[name][2].wait()
-    for env_id, (run, t0, proc) in runs.items():
+    evals, failed = {}, 0
+    for name, (run, t0, proc) in runs.items():
         if proc.wait() != 0:
-            print(f"{env_id}: meld-train failed (rc {proc.returncode}); see {root / (env_id + '.train.log')}")
-            return 1
-        minutes = (time.time() - t0) / 60
-        ev = subprocess.run([*EVAL, "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks",
-                             "heldout", "--trials-per-task", str(args.trials_per_task), "--out", str(run / "eval")],
-                            capture_output=True, text=True)
+            print(f"{name}: meld-train failed (rc {proc.returncode}); see {root / (name + '.train.log')}")
+            failed += 1
+            continue
+        # The final evaluations run side by side (each on --workers worker processes when given).
+        ev = subprocess.Popen([*EVAL, "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks", "heldout",
+                               "--trials-per-task", str(args.trials_per_task), "--out", str(run / "eval"),
+                               "--workers", str(args.workers)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        evals[name] = (run, (time.time() - t0) / 60, ev)
+        if not args.parallel:
+            ev.wait()
+    for name, (run, minutes, ev) in evals.items():
+        text = ev.communicate()[0]
         report_path = run / "eval" / "report.json"
         if ev.returncode != 0 or not report_path.exists():
-            print(f"{env_id}: meld-eval failed (rc {ev.returncode}): {ev.stderr.strip()[-500:]}")
-            return 1
+            print(f"{name}: meld-eval failed (rc {ev.returncode}): {text.strip()[-500:]}")
+            failed += 1
+            continue
         report = json.loads(report_path.read_text())
-        print(f"\n{env_id}: trained {minutes:.1f} min; held-out success against env steps:")
+        print(f"\n{name}: trained {minutes:.1f} min; held-out success against env steps:")
         for e in report["eval_history"]:
             print(f"  env steps {e['env_steps']:6d}  success {rate(e['successes'], e['trials'])}")
-        print(f"{env_id} final (meld-eval, {report['env_steps']} env steps): {rate(report['successes'], report['trials'])}")
-    return 0
+        print(f"{name} final (meld-eval, {report['env_steps']} env steps): {rate(report['successes'], report['trials'])}",
+              flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Collection workers: they start, collect exactly what the trainer would, run with the weights a job
 names, survive a worker's death without changing a trial, and leave nothing running."""
+import logging
 import os
 import signal
 import subprocess
@@ -69,8 +70,14 @@ def test_a_dead_worker_is_replaced_and_its_trial_is_the_same(trainer, caplog):
         victim = pool.procs[0].pid
         os.kill(victim, signal.SIGKILL)
         time.sleep(0.2)
-        with caplog.at_level("WARNING"):
-            same_trial(pool.result(pool.submit(job, v)), here)
+        # The handler on the pool's own logger: other tests (the launch library) may reset the root's handlers.
+        pool_log = logging.getLogger("meld_trainer.pool")
+        pool_log.addHandler(caplog.handler)
+        try:
+            with caplog.at_level("WARNING", logger="meld_trainer.pool"):
+                same_trial(pool.result(pool.submit(job, v)), here)
+        finally:
+            pool_log.removeHandler(caplog.handler)
         assert pool.restarts == 1 and pool.procs[0].pid != victim
         assert "collection worker 0 died" in caplog.text
         # A worker that keeps dying ends collection with a sentence, not a hang.

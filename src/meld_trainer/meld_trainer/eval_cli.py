@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval-<tasks>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--workers", type=int, default=0,
+                   help="run the trials on this many collection worker processes (same results, in parallel)")
     p.add_argument("--watch", type=int, default=None, metavar="TASK",
                    help="instead of the report: one trial on TASK as trial.gif and strip.png (both episodes, the "
                         "predicted reward's mean and spread beside them; the paper's figure 6)")
@@ -56,7 +58,8 @@ def main(argv=None) -> int:
                 files = watch_trial(trainer, args.watch, out, deterministic=not args.stochastic)
                 print(f"watch: {', '.join(str(f) for f in files)}")
                 return 0
-            res = meta_test(trainer, tasks, args.trials_per_task, deterministic=not args.stochastic)
+            with trainer.collection_workers(args.workers):
+                res = meta_test(trainer, tasks, args.trials_per_task, deterministic=not args.stochastic)
             files = write_report(trainer, res, out, args.tasks)
     except CheckpointError as exc:
         print(f"meld-eval: {exc}", file=sys.stderr)

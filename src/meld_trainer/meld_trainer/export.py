@@ -14,6 +14,7 @@ they take a training checkpoint. It cannot resume training (no critics, no optim
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ POLICY_KIND = "policy"
 
 
 def git_commit(where: Path) -> str:
+    """The commit of the code that exported the file; MELD_GIT_COMMIT where the box has a copy without .git."""
+    if os.environ.get("MELD_GIT_COMMIT"):
+        return os.environ["MELD_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,

@@ -8,6 +8,7 @@ or piecewise: `ingest_episode(path)`, `train(model_updates, ac_updates)`, `save_
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -377,15 +378,22 @@ class MetaTrainer:
         With train.collect_workers > 0 the trials are collected by that many worker processes
         (meld_trainer/pool.py), which stop when this returns or raises.
         """
-        t = self.cfg.train
-        if not t.collect_workers:
+        with self.collection_workers(self.cfg.train.collect_workers):
             return self._run(progress)
-        with CollectorPool(self.env_id, self.cfg.model, self.cfg.actor, self.episodes_per_trial,
-                           t.collect_workers) as pool:
+
+    @contextlib.contextmanager
+    def collection_workers(self, n: int):
+        """Inside the block, trials (training, evaluation, meld-eval's) run on `n` worker processes holding
+        the weights as they are now and after each iteration; n = 0: in this process. Trials are pure
+        functions of their job and the weights, so the results are the same either way."""
+        if n <= 0 or self._pool is not None:
+            yield
+            return
+        with CollectorPool(self.env_id, self.cfg.model, self.cfg.actor, self.episodes_per_trial, n) as pool:
             self._pool, self._pipeline = pool, deque()
             pool.publish(self.model, self.actor)
             try:
-                return self._run(progress)
+                yield
             finally:
                 self._pool = None
 

@@ -1,0 +1,87 @@
+"""MELD's learnability ladder on the CPU: where does learning the insertion task break, without a GPU?
+
+Usage:
+  .venv/bin/python benchmarks/ladder.py --rungs oracle               # SAC on privileged state with the goal
+  .venv/bin/python benchmarks/ladder.py --rungs state                # MELD and SLAC on state without the goal
+  .venv/bin/python benchmarks/ladder.py --rungs oracle,state --env-steps 80000 --run-root runs/ladder
+
+Rungs (docs/meld.md, "The learnability ladder"):
+  oracle  SAC on `WidowXInsertOracle-v0` (joints, plug pose, the goal's insertion pose): can the task,
+          reward, action scale and episode length give insertion at all? Goal: >= 95% held-out.
+  state   MELD with MLP encoder/decoder on `WidowXInsertState-v0` (dense) and `WidowXInsertStateSparse-v0`
+          (2-episode trials), joint positions and rig pose only: the goal port is known through the
+          reward alone. Goal: >= 90% held-out within 80k env steps, the SLAC switch far below.
+The state rung runs benchmarks/learn_widowx.py (one meld-train run per env and variant, one torch
+thread each, all at once); sparse runs keep the paper's ratio (12 model and 12 actor-critic updates
+per 40 env steps: 24 and 24 per 80-step trial). Every figure is printed with its trial count and 95%
+interval.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def oracle(args) -> None:
+    import torch
+    from meld_trainer.meta_train import wilson_interval
+    from meld_trainer.oracle_sac import OracleConfig, evaluate, train_oracle
+    from meld_trainer.envs import make_env
+    torch.set_num_threads(1)
+    cfg = OracleConfig(env_steps=args.env_steps, eval_every=args.eval_every_steps, eval_trials=20,
+                       reward_scale=args.oracle_reward_scale, seed=args.seed)
+    print(f"oracle rung: SAC on WidowXInsertOracle-v0 for {cfg.env_steps} env steps, reward scale "
+          f"{cfg.reward_scale}, one update per env step", flush=True)
+    result = train_oracle(cfg, log=lambda line: print("  " + line, flush=True))
+    env = make_env(cfg.env_id)
+    final = evaluate(env, result["actor"], list(env.unwrapped.heldout_task_ids), 10 * args.trials_per_task, seed=4242)
+    lo, hi = wilson_interval(final["successes"], final["trials"])
+    print(f"oracle final: held-out success {100 * final['success']:.0f}% ({final['successes']}/{final['trials']}, "
+          f"95% CI {100 * lo:.0f}-{100 * hi:.0f}%), median final distance {1e3 * final['median_distance']:.1f} mm, "
+          f"{result['seconds'] / 60:.0f} min", flush=True)
+
+
+def state(args) -> int:
+    root = Path(args.run_root)
+    procs = []
+    for env_id, extra in (("WidowXInsertState-v0", []),
+                          ("WidowXInsertStateSparse-v0", ["train.model_updates_per_iter=24", "train.ac_updates_per_iter=24"])):
+        cmd = [sys.executable, str(HERE / "learn_widowx.py"), "--envs", env_id, "--config", "state",
+               "--variants", args.variants, "--env-steps", str(args.env_steps), "--eval-every-steps",
+               str(args.eval_every_steps), "--trials-per-task", str(args.trials_per_task), "--parallel",
+               "--run-root", str(root), "--", f"train.seed={args.seed}", *extra]
+        print("$", " ".join(cmd), flush=True)
+        procs.append(subprocess.Popen(cmd))
+    return max(p.wait() for p in procs)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rungs", default="oracle,state")
+    p.add_argument("--env-steps", type=int, default=80_000)
+    p.add_argument("--eval-every-steps", type=int, default=5_000)
+    p.add_argument("--trials-per-task", type=int, default=3, help="final evaluation: trials on each held-out task")
+    p.add_argument("--variants", default="meld,slac")
+    p.add_argument("--oracle-reward-scale", type=float, default=10.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-root", default=f"runs/ladder-{time.strftime('%Y%m%d-%H%M%S')}")
+    args = p.parse_args()
+    rc = 0
+    for rung in args.rungs.split(","):
+        if rung == "oracle":
+            oracle(args)
+        elif rung == "state":
+            rc = max(rc, state(args))
+        else:
+            print(f"unknown rung {rung!r}: use oracle, state", file=sys.stderr)
+            return 2
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

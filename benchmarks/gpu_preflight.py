@@ -6,7 +6,8 @@ Usage:
 Checks, each in isolation, and prints one line per check:
   - rendering: one reset and step of the env (MuJoCo with EGL);
   - the fast model update (CUDA graph, fused Adam) against the plain one on the same batch and weights
-    (loss equal within tolerance), and the graphed belief filter against the plain one;
+    (loss equal within tolerance), each replay on its own gradient (none accumulated across replays),
+    and the graphed belief filter against the plain one;
   - a collection worker (spawned process, its own simulator) running one trial.
 The last line is `FLAGS: ...`, the overrides a run on this box should use: `train.fast_updates=false`
 when the fast path fails or disagrees, `train.collect_workers=0` when workers fail. A long run on a
@@ -82,6 +83,13 @@ def main() -> int:
         rel = abs(losses[0][0] - losses[1][0]) / max(1.0, abs(losses[0][0]))
         assert all(np.isfinite(losses[1])), f"fast losses {losses[1]}"
         assert rel < 1e-2, f"first loss plain {losses[0][0]:.3f} vs fast {losses[1][0]:.3f}"
+        # Each replay must use its own gradient (lr=0: same weights, so about the same gradient size).
+        still = ModelUpdater(copy.deepcopy(trainer.model), 0.0, fast=True)
+        sizes = []
+        for _ in range(5):
+            still.step(*batch)
+            sizes.append(float(torch.stack([p.grad.norm() for p in still.model.parameters()]).norm()))
+        assert max(sizes) < 1.5 * min(sizes), f"gradient size grows with each replay: {sizes}"
         ff, pf = FeatureFilter(fast_model, fast=True), FeatureFilter(fast_model, fast=False)
         torch.manual_seed(2)
         f1 = ff(b["images"], b["actions"], b["rewards_in"])

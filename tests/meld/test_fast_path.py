@@ -80,6 +80,23 @@ def test_a_non_finite_update_is_skipped_and_counted(fast):
     assert up.skipped == 1 and any(not torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the CUDA-graph step needs a CUDA device (CI has none)")
+@pytest.mark.parametrize("name", ["one-camera", "state"])
+def test_each_graph_replay_uses_its_own_gradient_only(name):
+    """With lr=0 the weights stay put, so every replay on the same batch sees the same gradient size; a
+    graph that accumulated into .grad would show it growing with each replay (that diverged a GPU run)."""
+    cfg = CONFIGS[name]
+    torch.manual_seed(0)
+    model = LatentModel(cfg).cuda()
+    up = ModelUpdater(model, 0.0, fast=True)
+    inputs = [x.cuda() for x in batch(cfg)]
+    norms = []
+    for _ in range(6):
+        up.step(*inputs)
+        norms.append(float(torch.stack([p.grad.norm() for p in model.parameters()]).norm()))
+    assert max(norms) < 1.5 * min(norms), norms
+
+
 def test_bf16_autocast_keeps_the_loss_within_tolerance():
     """What `train.amp` does on CUDA, checked here with the CPU's bf16 autocast: the loss moves < 1%."""
     cfg = CONFIGS["two-cameras"]

@@ -131,7 +131,11 @@ class ModelUpdater:
         skipped = torch.zeros((), device=self.device)
         self.opt.found_inf = found_inf
         graph = torch.cuda.CUDAGraph()
-        self.opt.zero_grad(set_to_none=False)
+        # Gradients set to None, not zeroed: backward inside the capture then *assigns* each .grad (a
+        # tensor of the graph's pool) on every replay. Zeroed tensors would be *accumulated into*, and
+        # each replay would add its gradient to all earlier ones (a GPU run diverged that way, the
+        # state model's KL reaching 1e9 within 1,500 updates, while the plain path trained).
+        self.opt.zero_grad(set_to_none=True)
         with torch.cuda.graph(graph):
             loss, stats = self._loss(*inputs)
             loss.backward()

@@ -56,3 +56,17 @@ def test_watch_draws_both_episodes_and_the_predicted_reward(trained):
     frames = iio.imread(root / "watch" / "trial.gif")
     assert len(frames) > 16  # a sparse trial: two episodes of 15 steps and their reset frames (one is 16 frames;
     # the GIF writer may merge identical consecutive frames)
+
+
+def test_meld_eval_on_workers_reports_what_it_reports_in_process(trained):
+    """`meld-eval --workers N`: the same trials (pure functions of job and weights), only in parallel."""
+    root, ckpt = trained
+    reports = {}
+    for workers in (0, 2):
+        out = root / f"eval-workers{workers}"
+        r = run("meld-eval", "--checkpoint", str(ckpt), "--trials-per-task", "1", "--workers", str(workers),
+                "--out", str(out), timeout=400)  # two spawned workers each import torch: slow on a loaded CI box
+        assert r.returncode == 0, r.stderr[-2000:]
+        reports[workers] = json.loads((out / "report.json").read_text())
+    for key in ("trials", "successes", "per_task", "shaped_return", "median_final_distance"):
+        assert reports[2][key] == pytest.approx(reports[0][key], rel=1e-5), key

@@ -98,6 +98,9 @@ class GraphArgs:
     meta_test: bool = False
     """Meta-test instead of meta-training: held-out trials with the newest checkpoint, a report
     (eval_report.json in the run folder), then the graph stops."""
+    policy_file: str = ""
+    """With meta_test: meta-test this policy file (meld-export, e.g. models/NAME.pt) or checkpoint
+    instead of the run folder's newest checkpoint."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -218,7 +221,8 @@ def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
     nodes.append(NodeSpec(
         "trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
         {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config,
-         "cells": " ".join(cell for cell, _ in cells), "meta_test": args.meta_test},
+         "cells": " ".join(cell for cell, _ in cells), "meta_test": args.meta_test,
+         "policy_file": str(Path(args.policy_file).resolve()) if args.policy_file else ""},
         description="meta-training orchestrator" + (f" for {args.cells} cells" if args.cells > 1 else "")))
     return nodes, processes
 

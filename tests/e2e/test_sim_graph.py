@@ -186,3 +186,20 @@ def test_meta_test_on_heldout_tasks_reports_and_stops(smoke):
     report = json.loads((smoke["run_dir"] / "eval_report.json").read_text())
     assert report["trials"] == 3 and set(report["per_task"]) <= {str(t) for t in range(20, 30)}
     assert report["checkpoint"].endswith("latest.pt") and 0.0 <= report["success"] <= 1.0
+
+
+def test_meta_test_of_a_shipped_policy_file_in_a_fresh_run_folder(smoke, tmp_path):
+    """What a newcomer does with a file under models/: meta-test it on the sim graph, no training run."""
+    import json
+
+    from meld_trainer.export import export_policy
+    policy = export_policy(smoke["run_dir"] / "checkpoints" / "latest.pt", tmp_path / "models" / "smoke.pt")
+    fresh = tmp_path / "fresh"
+    out = subprocess.run([str(Path(sys.executable).parent / "meld-launch"), "sim", "--meta-test", "--config", "smoke",
+                          "--policy-file", str(policy), "--quiet", "--run-dir", str(fresh), "--duration", "200"],
+                         capture_output=True, text=True, timeout=260)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert re.search(r"heldout success: \d+% \(\d+/3 trials, 95% CI", out.stdout)
+    report = json.loads((fresh / "eval_report.json").read_text())
+    assert report["checkpoint"] == str(policy.resolve()) and report["trials"] == 3
+    assert not (fresh / "checkpoints" / "latest.pt").exists()  # nothing was trained here

@@ -66,6 +66,9 @@ class TrainerNodeConfig:
     meta_test: bool = False
     """Meta-test (Algorithm 2) instead of training: `eval_trials` held-out trials with the newest
     checkpoint, eval_report.json in the run folder, then the node exits."""
+    policy_file: str = ""
+    """Meta-test only: this policy file (meld-export) or checkpoint instead of the run folder's newest
+    checkpoint; its env id must be `env_id`."""
     episode_steps: int = 40
     """Actions per episode (40 at 3.3 Hz is 12 s)."""
     use_rig: bool = True
@@ -461,12 +464,17 @@ class TrainerNode(Node):
 
     def _meta_test(self) -> None:
         """Algorithm 2 on the held-out tasks with the newest checkpoint; report and exit."""
-        if not self.trainer.checkpoint_path.is_file():
-            raise RuntimeError(f"nothing to meta-test: no checkpoint in {self.trainer.checkpoint_path.parent}; "
-                               "meta-train into this run folder first")
-        self._announce(str(self.trainer.checkpoint_path))
+        policy = Path(self.config.policy_file).expanduser() if self.config.policy_file else self.trainer.checkpoint_path
+        if self.config.policy_file:
+            problem = policy_file_problem(policy, self.config.env_id)
+            if problem:
+                raise RuntimeError(problem)
+        elif not policy.is_file():
+            raise RuntimeError(f"nothing to meta-test: no checkpoint in {policy.parent}; "
+                               "meta-train into this run folder first, or pass policy_file:=models/NAME.pt")
+        self._announce(str(policy.resolve()))
         result = self._evaluate(self.cells[0])
-        result.update(checkpoint=str(self.trainer.checkpoint_path), env_id=self.config.env_id)
+        result.update(checkpoint=str(policy.resolve()), env_id=self.config.env_id)
         (self.run_dir / "eval_report.json").write_text(json.dumps(result, indent=1))
         lo, hi = result["ci95"]
         self._progress(f"heldout success: {100 * result['success']:.0f}% ({result['successes']}/{result['trials']} "
@@ -484,6 +492,21 @@ class TrainerNode(Node):
             th.join(timeout=10.0)
         if self.trainer is not None and self.trainer.writer is not None:
             self.trainer.writer.flush()
+
+
+def policy_file_problem(path: Path, env_id: str) -> str:
+    """Why `path` cannot be meta-tested on `env_id` (a sentence), or "" when it can."""
+    from meld_policy.checkpoint import CheckpointError, load_raw
+    if not path.is_file():
+        return f"policy_file {path} does not exist; pass a file from meld-export (e.g. models/NAME.pt) or a checkpoint"
+    try:
+        raw = load_raw(path, map_location="cpu")
+    except CheckpointError as exc:
+        return f"policy_file {path}: {exc}"
+    if raw.get("env_id") != env_id:
+        return (f"policy_file {path} was trained on {raw.get('env_id')}, not {env_id}; "
+                f"start the graph with env_id:={raw.get('env_id')}")
+    return ""
 
 
 def main(args: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ checkpoints are shared and serialised, and every checkpoint is announced to ever
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -34,9 +35,12 @@ from std_srvs.srv import Trigger
 
 from meld_policy.episode_io import scan_episodes
 from meld_policy.episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
+from meld_ros.cell_link import CellLink
 from meld_ros.node_main import run_node, stop_process
 from meld_ros.params import declare_config
 from meld_ros.qos import COMMAND, EVENTS, LATCHED
+from meld_ros.transfer import TransferConfig
+from meld_ros.transfer_store import Inbox
 
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
@@ -113,6 +117,8 @@ class Cell:
         node.create_subscription(String, f"{prefix}policy/state", self._on_policy_state, LATCHED, callback_group=group)
         self.home_client = node.create_client(Trigger, f"{prefix}pid_bridge/home", callback_group=group)
         self.rig_home_client = node.create_client(Trigger, f"{prefix}rig/home", callback_group=group)
+        self.link = CellLink(node, name, node.run_dir, node.inbox, node.transfer_config,
+                             on_arrival=lambda: node.notify(lambda: None), callback_group=group)
         self.arrived: list[int] = []
         self.goto_failed: list[str] = []
         self.reports: dict[int, EpisodeReport] = {}
@@ -181,8 +187,16 @@ class Cell:
                                f"episode {request.episode_index} from {self.label}'s policy node")
             if report.aborted:
                 raise RuntimeError(f"episode {request.episode_index} abandoned by {self.label}'s policy: {report.aborted}")
-            reports.append(report)
+            reports.append(self.local_report(report))
         return reports
+
+    def local_report(self, report: EpisodeReport) -> EpisodeReport:
+        """The report with the episode file's path in this trainer's run folder: the announced path
+        when the cell shares the folder, else its transferred copy, waited for (meld_ros.transfer)."""
+        path = self.link.local_episode(report.path)
+        self.node.wait(path.is_file, self.node.config.episode_margin + 60.0,
+                       f"episode file {path.name} from {self.label} (sent over ROS: is its policy node running?)")
+        return dataclasses.replace(report, path=str(path))
 
 
 class TrainerNode(Node):
@@ -195,6 +209,10 @@ class TrainerNode(Node):
             raise ValueError(f"parameter config={cfg.config!r} overrides={cfg.overrides!r}: {exc}") from exc
         self.run_dir = Path(cfg.run_dir).resolve()
         self.progress_pub = self.create_publisher(String, "trainer/progress", LATCHED)
+        self.transfer_config = declare_config(self, TransferConfig, prefix="transfer.")
+        self.inbox = Inbox(self.run_dir)
+        for name in self.inbox.removed_parts:
+            self.get_logger().warn(f"removed a half-received transfer ({name}); its cell sends it again")
         self.cv = threading.Condition()
         self.learn_lock = threading.Lock()  # the replay, the networks and the counters
         self.cells = [Cell(self, name) for name in cfg.cell_names]
@@ -279,6 +297,7 @@ class TrainerNode(Node):
         for cell in self.cells:
             self.wait(lambda: cell.policy_state == "idle", cfg.episode_steps / 3.3 + cfg.episode_margin + 30.0,
                       f"{cell.label}'s policy node (idle, any episode in flight written)")
+            self.wait(cell.link.drained, 120.0, f"{cell.label}'s episodes in transit to arrive")
         env = make_env(cfg.env_id, cameras=False, max_episode_steps=cfg.episode_steps)  # spaces and task ids only
         self.trainer = MetaTrainer(self.run_config, cfg.env_id, self.run_dir, env=env)
         resumed = self.trainer.maybe_resume()
@@ -306,7 +325,7 @@ class TrainerNode(Node):
 
     def _announce(self, path: str) -> None:
         for cell in self.cells:
-            cell.ckpt_pub.publish(String(data=path))
+            cell.ckpt_pub.publish(String(data=cell.link.announce_checkpoint(path)))
 
     def _ingest(self, cell: Cell, reports: list[EpisodeReport]) -> None:
         for r in reports:
@@ -482,6 +501,8 @@ class TrainerNode(Node):
         self.request_stop()
         for th in self._workers:
             th.join(timeout=10.0)
+        for cell in self.cells:
+            cell.link.close()
         if self.trainer is not None and self.trainer.writer is not None:
             self.trainer.writer.flush()
 

@@ -154,6 +154,7 @@ class PolicyNode(Node):
         self.create_subscription(String, "checkpoint", self._on_checkpoint, LATCHED)
         self.link = PolicyLink(self, self.run_dir, declare_config(self, TransferConfig, prefix="transfer."),
                                on_checkpoint=lambda path: self._on_checkpoint(String(data=path)))
+        self.pending_checkpoint = self.link.newest_received()  # loaded before the first episode
         self.loop = LoopMonitor("policy: control loop", cfg.control_rate_hz)
         self.create_timer(1.0 / cfg.control_rate_hz, self._on_tick)
         self.create_timer(1.0, lambda: self.diag_pub.publish(diagnostics_message(self, [self.loop.status("policy")])))

@@ -36,6 +36,7 @@ class CellLink:
         prefix = f"{cell}/" if cell else ""
         self.endpoint = TransferEndpoint(node, "trainer", self.run_dir, inbox, cfg, prefix=prefix,
                                          on_received=lambda kind, path: on_arrival(),
+                                         on_delivered=lambda offer: on_arrival(),
                                          callback_group=callback_group, outbox_name=cell or "policy")
 
     def announce_checkpoint(self, path: str | Path) -> str:
@@ -57,6 +58,12 @@ class CellLink:
         """The cell has no episode waiting to be sent here (or shares the folder)."""
         ep = self.endpoint
         return bool(ep.shared) or ep.peer_pending == 0
+
+    def checkpoint_delivered(self) -> bool:
+        """The cell holds the newest checkpoint (or reads it from this folder): a policy episode
+        started now acts with it, as on one host."""
+        ep = self.endpoint
+        return bool(ep.shared) or not ep.outbox.pending("checkpoint")
 
     def close(self) -> None:
         self.endpoint.close()

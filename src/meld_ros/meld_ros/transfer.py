@@ -298,6 +298,16 @@ class PolicyLink:
         local = self.run_dir / "checkpoints" / path.name
         return str(local) if local.is_file() else None
 
+    def newest_received(self) -> str:
+        """The newest checkpoint received before a restart (ledger order), still on disk, or "": a
+        restarted policy acts with it until a newer one arrives."""
+        entries = [e for e in self.inbox.applied.values() if e.get("kind") == "checkpoint"]
+        for entry in sorted(entries, key=lambda e: e.get("time", 0.0), reverse=True):
+            path = self.run_dir / entry["name"]
+            if path.is_file():
+                return str(path)
+        return ""
+
     def _received(self, kind: str, path: Path) -> None:
         if kind == "checkpoint":
             prune_checkpoints(path.parent, keep=3, current=path)

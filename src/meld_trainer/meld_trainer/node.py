@@ -168,6 +168,8 @@ class Cell:
         self.task_pub.publish(Int32(data=task_id))
         if cfg.use_rig:
             self.move_rig(task_id)
+        if mode == "policy":  # over ROS the newest checkpoint may still be on its way to the cell
+            node.wait(self.link.checkpoint_delivered, 300.0, f"the newest checkpoint to reach {self.label} (over ROS)")
         num_parts = node.trainer.episodes_per_trial
         trial = node.claim_trial()
         reports = []

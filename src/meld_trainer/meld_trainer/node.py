@@ -42,6 +42,7 @@ from meld_ros.qos import COMMAND, EVENTS, LATCHED
 from meld_ros.transfer import TransferConfig
 from meld_ros.transfer_store import Inbox
 
+from .cell_ledger import CellLedger
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
 from .meta_train import wilson_interval
@@ -302,6 +303,9 @@ class TrainerNode(Node):
             self.wait(cell.link.drained, 120.0, f"{cell.label}'s episodes in transit to arrive")
         env = make_env(cfg.env_id, cameras=False, max_episode_steps=cfg.episode_steps)  # spaces and task ids only
         self.trainer = MetaTrainer(self.run_config, cfg.env_id, self.run_dir, env=env)
+        self.cell_ledger = CellLedger(self.run_dir)
+        if len(self.cells) > 1:  # each cell's tasks apart in the replay (read before the replay opens)
+            self.trainer.replay.cell_of = self.cell_ledger.cell_of
         resumed = self.trainer.maybe_resume()
         for note in self.trainer.replay.skipped:
             self.get_logger().warn(f"skipped: {note}")
@@ -331,6 +335,8 @@ class TrainerNode(Node):
 
     def _ingest(self, cell: Cell, reports: list[EpisodeReport]) -> None:
         for r in reports:
+            if len(self.cells) > 1:
+                self.cell_ledger.record(r.path, cell.name)
             if not self.trainer.ingest_episode(r.path):
                 raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
         self.get_logger().info(f"{cell.tag}ingested {len(reports)} episode file(s): "
@@ -373,6 +379,11 @@ class TrainerNode(Node):
         return result
 
     def _progress(self, text: str, **fields) -> None:
+        if len(self.cells) > 1:
+            fields["cells"] = self.cell_ledger.summary()
+            if fields.get("phase") in ("pretrain", "train"):
+                text += " [" + ", ".join(f"{c}: {v['episodes']} episodes, {v['iterations']} iterations"
+                                         for c, v in fields["cells"].items()) + "]"
         self.get_logger().info(text)
         self.progress_pub.publish(String(data=json.dumps({"message": text, **fields})))
 
@@ -426,12 +437,14 @@ class TrainerNode(Node):
                 stats = tr.train(*tr.updates_per_iter())
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
+                self.cell_ledger.iterations[cell.name] += 1
                 self._progress(
                     f"iteration {it}/{t.iterations}{f' ({cell.name})' if cell.name else ''}: task {task} "
                     f"{'success' if reports[-1].success else 'no success'}, shaped return "
                     f"{sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
                     f"model loss {stats.get('model/loss', float('nan')):.1f}",
-                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success)
+                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success,
+                    cell=cell.name)
                 if it % t.checkpoint_every == 0:
                     self._checkpoint()
                 evaluate = bool(t.eval_every) and it % t.eval_every == 0

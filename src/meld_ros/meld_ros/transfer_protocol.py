@@ -32,7 +32,8 @@ with room for a second one in flight, or a subscriber in another process on the 
 nothing (launch/config/fastdds_large_frames.xml raises the segment to 32 MB for camera frames; the
 transfer must work without it too). Across hosts each chunk is ~4-5 UDP fragments of 64 KB.
 A 26 MB checkpoint is 100 messages: per-message overhead (header, callback, write) stays well
-under the bytes' own cost (benchmarks/transfer_throughput.py)."""
+under the bytes' own cost. Measured on loopback (benchmarks/transfer_throughput.py, 2-core VM):
+26 MB in 0.26 s with the shipped profile, 0.32 s with default Fast DDS settings."""
 
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
 

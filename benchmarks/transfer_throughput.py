@@ -62,7 +62,9 @@ def endpoint(role: str, run_dir: Path, delivered: list, received: list):
                           on_delivered=lambda offer: note(delivered, offer))
     ex = SingleThreadedExecutor()
     ex.add_node(node)
-    threading.Thread(target=ex.spin, daemon=True).start()
+    spinner = threading.Thread(target=ex.spin, daemon=True)
+    spinner.start()
+    ex.spinner = spinner
     return node, ep, cv, ex
 
 
@@ -71,6 +73,7 @@ def close(node, ep, ex) -> None:
 
     ep.close()
     ex.shutdown(timeout_sec=2.0)
+    ex.spinner.join(timeout=2.0)
     node.destroy_node()
     rclpy.try_shutdown()
 

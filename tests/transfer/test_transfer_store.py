@@ -106,10 +106,11 @@ def test_a_file_already_in_place_is_acknowledged_not_rewritten(tmp_path):
     src = source_file(tmp_path / "b" / "episodes", 3000)
     _, parts = chunks(src)
     inbox = Inbox(tmp_path / "b")
+    stamp = src.stat().st_mtime_ns
     for h, d in parts:
         ack, path = inbox.accept(h, d)
-    assert ack == Ack(parts[0][0].id, True, "already applied") and path is None
-    assert parts[0][0].id in inbox.applied
+    assert ack == Ack(parts[0][0].id, True, "already applied") and path == src  # usable, not rewritten
+    assert parts[0][0].id in inbox.applied and src.stat().st_mtime_ns == stamp
 
 
 def test_half_received_is_never_loaded_and_is_cleaned_up_on_restart(tmp_path):
@@ -128,6 +129,22 @@ def test_half_received_is_never_loaded_and_is_cleaned_up_on_restart(tmp_path):
     for h, d in parts:
         ack, path = restarted.accept(h, d)
     assert ack.ok and path.read_bytes() == src.read_bytes()
+
+
+def test_two_receivers_on_one_folder_keep_their_parts_apart(tmp_path):
+    """Two cells' policy nodes on one host with one run folder: each gets the checkpoint."""
+    folder = tmp_path / "a" / "checkpoints"
+    folder.mkdir(parents=True)
+    (folder / "ckpt_000003.pt").write_bytes(random.Random(3).randbytes(5000))
+    _, parts = chunks(folder / "ckpt_000003.pt", kind="checkpoint", name="checkpoints/ckpt_000003.pt")
+    two = Inbox(tmp_path / "b", "cell2")
+    for h, d in parts[:3]:
+        two.accept(h, d)
+    one = Inbox(tmp_path / "b", "cell1")  # cell1's policy (re)starts: cell2's half-received transfer stays
+    assert len(list(two.incoming.glob("*.part"))) == 1 and one.removed_parts == []
+    results = [one.accept(h, d) for h, d in parts][-1], [two.accept(h, d) for h, d in parts[3:]][-1]
+    assert [a.reason for a, _ in results] == ["applied", "already applied"]
+    assert results[0][1] == results[1][1] == tmp_path / "b" / "checkpoints" / "ckpt_000003.pt"
 
 
 def test_outbox_survives_a_restart_until_acknowledged(tmp_path):

@@ -283,11 +283,14 @@ class PolicyLink:
         self.run_dir = Path(run_dir).resolve()
         self.node = node
         self._on_checkpoint = on_checkpoint
-        self.inbox = Inbox(self.run_dir)
+        # Several cells' policies on one host may share a run folder: each keeps its own outbox and
+        # incoming folder, named after its namespace.
+        tag = node.get_namespace().strip("/").replace("/", "_")
+        self.inbox = Inbox(self.run_dir, tag)
         for name in self.inbox.removed_parts:
             node.get_logger().warn(f"removed a half-received transfer ({name}); the trainer sends it again")
-        self.endpoint = TransferEndpoint(node, "policy", self.run_dir, self.inbox, cfg,
-                                         on_received=self._received)
+        self.endpoint = TransferEndpoint(node, "policy", self.run_dir, self.inbox, cfg, on_received=self._received,
+                                         outbox_name="trainer" + (f"_{tag}" if tag else ""))
 
     def send_episode(self, path: str | Path) -> None:
         """Queue an episode file just written for the trainer (before it is announced)."""

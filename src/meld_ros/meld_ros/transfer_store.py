@@ -1,6 +1,6 @@
 """Both ends of a file transfer on disk: the receiver's inbox and ledger, the sender's outbox. No ROS.
 
-Receiver (`Inbox`): chunks are written into `<run>/transfers/incoming/<id>.part`, a folder nobody
+Receiver (`Inbox`): chunks are written into `<run>/transfers/incoming/[<tag>/]<id>.part`, a folder nobody
 reads episodes or checkpoints from, so a half-received file is never loaded. When every chunk is
 there the whole file's SHA-256 is checked; a match is fsynced and renamed into place
 (`<run>/episodes/...`, `<run>/checkpoints/...`) in one step, then its id is appended to the ledger
@@ -76,9 +76,11 @@ class _Partial:
 class Inbox:
     """The receiving end of transfers into one run folder (thread-safe: one lock)."""
 
-    def __init__(self, run_dir: str | os.PathLike):
+    def __init__(self, run_dir: str | os.PathLike, tag: str = ""):
+        """tag: a folder of its own under incoming/ for each receiver sharing the run folder (the
+        policy nodes of several cells on one host), so none removes or writes another's .part."""
         self.run_dir = Path(run_dir)
-        self.incoming = self.run_dir / "transfers" / "incoming"
+        self.incoming = self.run_dir / "transfers" / "incoming" / tag if tag else self.run_dir / "transfers" / "incoming"
         self.ledger_path = self.run_dir / "transfers" / "applied.jsonl"
         self.incoming.mkdir(parents=True, exist_ok=True)
         self.removed_parts = []
@@ -131,9 +133,11 @@ class Inbox:
             return Ack(h.id, False, f"sha256 mismatch for {h.name}: got {digest[:16]}, expected {h.sha256[:16]}; "
                                     "send it again"), None
         if final.is_file() and sha256_file(final) == h.sha256:
-            partial.path.unlink(missing_ok=True)  # already there (crash before the ledger line, shared folder)
+            # Already there: a crash before the ledger line, or another receiver on this folder (a
+            # second cell's policy) applied it. Not written again, but this receiver uses it.
+            partial.path.unlink(missing_ok=True)
             self._record(h, final)
-            return Ack(h.id, True, "already applied"), None
+            return Ack(h.id, True, "already applied"), final
         with open(partial.path, "r+b") as f:
             os.fsync(f.fileno())
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,12 @@ What it measures, in fresh processes:
            end of its set-up (collection starts) to its last ingest within --window seconds or the
            end of the smoke run (6 iterations), whichever comes first (all files cross over ROS;
            pretraining, model updates and the held-out evaluations are inside the window).
+
+Measured on the 2-core CI VM (loopback, 2026-12-04), median of 10 episodes / 5 checkpoints:
+  with the profile     episode 0.1 MB 11.5 ms, 1 MB 27.1 ms (37 MB/s); checkpoint 26 MB 258 ms (101 MB/s)
+  default Fast DDS     episode 0.1 MB 10.1 ms, 1 MB 27.2 ms (37 MB/s); checkpoint 26 MB 320 ms (81 MB/s)
+  ingest (smoke)       1 cell 7.9 episodes/min, 2 cells 12.7, 4 cells 13.5 (two cores are the limit:
+                       every cell's sim renders and every policy filters on the same CPUs)
 """
 from __future__ import annotations
 

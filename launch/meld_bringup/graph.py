@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MODES = ("sim", "robot")
+ONLY = ("both", "cell", "trainer")
 STOP_TIMEOUT = 10.0
 """Seconds a node has to end after SIGINT before it gets SIGTERM (and as many again before SIGKILL),
 in meld-launch and in the launch files alike."""
@@ -93,23 +94,30 @@ class GraphArgs:
     """Robot only: the network interface at the far end of the cable, whose carrier is the sparse
     "link up" reward (the link watcher's `interface`; find it with `ip link`)."""
     cells: int = 1
-    """Sim only: this many simulated cells (namespaces cell1..cellN, each with its own rig,
-    arm and policy) feeding one trainer."""
+    """This many cells (namespaces cell1..cellN, each with its own rig, arm and policy) feeding one
+    trainer: simulated on this host, or (with only=trainer) robots or sims on other hosts."""
     meta_test: bool = False
     """Meta-test instead of meta-training: held-out trials with the newest checkpoint, a report
     (eval_report.json in the run folder), then the graph stops."""
     policy_file: str = ""
     """With meta_test: meta-test this policy file (meld-export, e.g. models/NAME.pt) or checkpoint
     instead of the run folder's newest checkpoint."""
+    only: str = "both"
+    """Which part of the graph runs here: both (one host), cell (the robot PC: cameras or sim, arm,
+    rig, reward, policy) or trainer (the training box). Each part keeps its own run_dir; episodes
+    and checkpoints cross over ROS (docs/robot.md, "Two machines")."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r}: use one of {MODES}")
-        if not 1 <= self.cells <= 16 or (self.cells > 1 and self.mode != "sim"):
-            raise ValueError(f"cells={self.cells}: 1 to 16 simulated cells; a robot graph has one cell")
+        if not 1 <= self.cells <= 16 or (self.cells > 1 and self.mode != "sim" and self.only != "trainer"):
+            raise ValueError(f"cells={self.cells}: 1 to 16 simulated cells; a robot graph has one cell (a trainer "
+                             "for several robots: --only trainer --cells N, each robot PC --only cell --namespace cellK)")
         if self.namespace and not self.namespace.replace("/", "").replace("_", "").isalnum():
             raise ValueError(f"namespace {self.namespace!r}: letters, digits, _ and / only")
-        if self.mode == "robot" and not self.rig_port:
+        if self.only not in ONLY:
+            raise ValueError(f"only={self.only!r}: use one of {', '.join(ONLY)}")
+        if self.mode == "robot" and not self.rig_port and self.only != "trainer":
             raise ValueError("rig_port is empty: the robot graph needs the reset rig's serial port "
                              "(rig_port:=/dev/meld_rig, or meld-launch robot --rig-port /dev/meld_rig; docs/reset_rig.md)")
         if not self.run_dir:  # frozen: the per-mode default is filled in once, here
@@ -123,7 +131,8 @@ class GraphArgs:
 
     def banner(self, domain_id: str) -> str:
         """The first line of a launch: what runs where, and where its logs are."""
-        return (f"{self.mode} graph in namespace '{self.namespace or '/'}', ROS_DOMAIN_ID={domain_id}, run folder "
+        part = "" if self.only == "both" else f" ({self.only} part only)"
+        return (f"{self.mode} graph{part} in namespace '{self.namespace or '/'}', ROS_DOMAIN_ID={domain_id}, run folder "
                 f"{Path(self.run_dir).resolve()}, logs in {self.log_dir.resolve()}; Ctrl-C stops everything")
 
     @property
@@ -214,10 +223,12 @@ def build_graph(args: GraphArgs) -> tuple[list[NodeSpec], list[ProcessSpec]]:
         cells = [("", args.rig_link)]
     else:
         cells = [(f"cell{i}", str(Path(run_dir) / f"cell{i}.pty")) for i in range(1, args.cells + 1)]
-    for cell, link in cells:
+    for cell, link in cells if args.only != "trainer" else ():
         n, p = _cell(args, cell, link, run_dir)
         nodes += n
         processes += p
+    if args.only == "cell":
+        return nodes, processes
     nodes.append(NodeSpec(
         "trainer", "meld_trainer", "trainer_node", "meld_trainer.node",
         {"run_dir": run_dir, "config": "paper" if args.config == "default" else args.config,

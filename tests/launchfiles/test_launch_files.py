@@ -59,6 +59,10 @@ def launch_context(launch_file: str, values: dict[str, str]):
     ("sim.launch.py", {"cells": "2", "namespace": "lab", "config": "smoke"},
      ["sim", "--cells", "2", "--namespace", "lab", "--config", "smoke"]),
     ("widowx.launch.py", {"rig_port": "/dev/meld_rig"}, ["robot", "--rig-port", "/dev/meld_rig"]),
+    ("sim.launch.py", {"only": "cell", "run_dir": "/data/robot_pc"}, ["sim", "--only", "cell", "--run-dir", "/data/robot_pc"]),
+    ("sim.launch.py", {"only": "trainer", "cells": "2"}, ["sim", "--only", "trainer", "--cells", "2"]),
+    ("widowx.launch.py", {"only": "trainer", "cells": "3", "run_dir": "runs/box"},
+     ["robot", "--only", "trainer", "--cells", "3", "--run-dir", "runs/box"]),
     ("widowx.launch.py", {"rig_port": "/dev/meld_rig", "link_interface": "enx001", "meta_test": "true",
                           "robot_model": "wx250", "run_dir": "runs/lab"},
      ["robot", "--rig-port", "/dev/meld_rig", "--link-interface", "enx001", "--meta-test",
@@ -71,6 +75,27 @@ def test_launch_arguments_build_the_graph_meld_launch_options_build(launch_file,
     launched = graph_args(launch_context(launch_file, arguments))
     assert launched == parse_args(options)[0]
     assert build_graph(launched) == build_graph(parse_args(options)[0])
+
+
+def test_only_splits_the_graph_into_the_robot_pcs_part_and_the_training_boxs_part():
+    """only:=cell is everything but the trainer; only:=trainer is the trainer alone (no rig port
+    needed, several robot cells allowed); both, the default, is today's one-host graph."""
+    from meld_bringup.launch_common import graph_args
+
+    both_nodes, both_procs = build_graph(graph_args(launch_context("sim.launch.py", {"cells": "2"})))
+    cell_nodes, cell_procs = build_graph(graph_args(launch_context("sim.launch.py", {"cells": "2", "only": "cell"})))
+    trainer_nodes, trainer_procs = build_graph(graph_args(launch_context("sim.launch.py",
+                                                                         {"cells": "2", "only": "trainer"})))
+    assert [n.label for n in cell_nodes] + [n.label for n in trainer_nodes] == [n.label for n in both_nodes]
+    assert [n.label for n in trainer_nodes] == ["trainer"] and trainer_procs == []
+    assert cell_procs == both_procs and "trainer" not in [n.name for n in cell_nodes]
+    assert trainer_nodes[0].parameters["cells"] == "cell1 cell2"
+    robot_trainer = build_graph(graph_args(launch_context("widowx.launch.py", {"only": "trainer", "cells": "2"})))[0]
+    assert [n.name for n in robot_trainer] == ["trainer"]
+    with pytest.raises(ValueError, match="only='laptop'"):
+        GraphArgs(only="laptop")
+    with pytest.raises(ValueError, match="rig_port is empty"):
+        GraphArgs(mode="robot", only="cell")
 
 
 def test_run_folder_and_rig_port_defaults_per_mode():

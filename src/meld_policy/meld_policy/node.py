@@ -8,6 +8,8 @@ Usage (the launch files and `meld-launch` start it for you):
   in   policy/start            std_msgs/String   EpisodeRequest JSON (meld_policy.episode_protocol)
   in   checkpoint              std_msgs/String   newest checkpoint path (latched); loaded between
                                                  episodes, never inside one
+  in/out transfer/*            episode files out, checkpoint files in, over ROS when the trainer
+                                                 has its own run folder (meld_ros.transfer)
   out  joint_velocity_cmd      std_msgs/Float64MultiArray  rad/s, waist..wrist_rotate
   out  episodes                std_msgs/String   EpisodeReport JSON: the episode file, written
                                                  atomically into the run folder, or why none was
@@ -46,6 +48,7 @@ from meld_ros.loop_monitor import LoopMonitor, diagnostics_message
 from meld_ros.node_main import run_node
 from meld_ros.params import declare_config
 from meld_ros.qos import COMMAND, EVENTS, LATCHED, SENSOR, STATE
+from meld_ros.transfer import PolicyLink, TransferConfig
 
 from .checkpoint import CheckpointError, Policy, load_policy
 from .episode_io import write_episode
@@ -149,6 +152,9 @@ class PolicyNode(Node):
         self.create_subscription(Vector3Stamped, "reward", self._on_reward, STATE)
         self.create_subscription(String, "policy/start", self._on_start, COMMAND)
         self.create_subscription(String, "checkpoint", self._on_checkpoint, LATCHED)
+        self.link = PolicyLink(self, self.run_dir, declare_config(self, TransferConfig, prefix="transfer."),
+                               on_checkpoint=lambda path: self._on_checkpoint(String(data=path)))
+        self.pending_checkpoint = self.link.newest_received()  # loaded before the first episode
         self.loop = LoopMonitor("policy: control loop", cfg.control_rate_hz)
         self.create_timer(1.0 / cfg.control_rate_hz, self._on_tick)
         self.create_timer(1.0, lambda: self.diag_pub.publish(diagnostics_message(self, [self.loop.status("policy")])))
@@ -164,7 +170,13 @@ class PolicyNode(Node):
         self._reward = msg
 
     def _on_checkpoint(self, msg: String) -> None:
-        self.pending_checkpoint = msg.data
+        local = self.link.local_checkpoint(msg.data)
+        if local is None:
+            if msg.data:
+                self.get_logger().info(f"checkpoint {msg.data} is not in this run folder yet: loaded when its "
+                                       "transfer arrives")
+            return
+        self.pending_checkpoint = local
         if self.runner is None:
             self._load_pending()
 
@@ -277,6 +289,7 @@ class PolicyNode(Node):
         ep = runner.episode()
         path = write_episode(self.run_dir / r.out_dir, ep, episode_index=r.episode_index, task_id=r.task_id,
                              trial_index=r.trial_index, part=r.part, num_parts=r.num_parts)
+        self.link.send_episode(path)  # queued (persisted) before it is announced
         self.carried = (r.trial_index, r.part, runner.belief) if r.mode == "policy" else None
         self.runner = None
         success = bool(ep["success"][-1])
@@ -308,6 +321,7 @@ class PolicyNode(Node):
 
     def on_shutdown(self) -> None:
         self._hold()
+        self.link.close()
         if self.runner is not None:
             self.get_logger().warn(f"stopped in the middle of episode {self.runner.request.episode_index}: its "
                                    f"{self.runner.t} frames are discarded (an episode is written whole or not at all)")

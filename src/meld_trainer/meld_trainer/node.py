@@ -19,8 +19,10 @@ checkpoints are shared and serialised, and every checkpoint is announced to ever
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -34,10 +36,14 @@ from std_srvs.srv import Trigger
 
 from meld_policy.episode_io import scan_episodes
 from meld_policy.episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
+from meld_ros.cell_link import CellLink
 from meld_ros.node_main import run_node, stop_process
 from meld_ros.params import declare_config
 from meld_ros.qos import COMMAND, EVENTS, LATCHED
+from meld_ros.transfer import TransferConfig
+from meld_ros.transfer_store import Inbox
 
+from .cell_ledger import CellLedger
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
 from .meta_train import wilson_interval
@@ -116,6 +122,8 @@ class Cell:
         node.create_subscription(String, f"{prefix}policy/state", self._on_policy_state, LATCHED, callback_group=group)
         self.home_client = node.create_client(Trigger, f"{prefix}pid_bridge/home", callback_group=group)
         self.rig_home_client = node.create_client(Trigger, f"{prefix}rig/home", callback_group=group)
+        self.link = CellLink(node, name, node.run_dir, node.inbox, node.transfer_config,
+                             on_arrival=lambda: node.notify(lambda: None), callback_group=group)
         self.arrived: list[int] = []
         self.goto_failed: list[str] = []
         self.reports: dict[int, EpisodeReport] = {}
@@ -165,6 +173,8 @@ class Cell:
         self.task_pub.publish(Int32(data=task_id))
         if cfg.use_rig:
             self.move_rig(task_id)
+        if mode == "policy":  # over ROS the newest checkpoint may still be on its way to the cell
+            node.wait(self.link.checkpoint_delivered, 300.0, f"the newest checkpoint to reach {self.label} (over ROS)")
         num_parts = node.trainer.episodes_per_trial
         trial = node.claim_trial()
         reports = []
@@ -184,8 +194,16 @@ class Cell:
                                f"episode {request.episode_index} from {self.label}'s policy node")
             if report.aborted:
                 raise RuntimeError(f"episode {request.episode_index} abandoned by {self.label}'s policy: {report.aborted}")
-            reports.append(report)
+            reports.append(self.local_report(report))
         return reports
+
+    def local_report(self, report: EpisodeReport) -> EpisodeReport:
+        """The report with the episode file's path in this trainer's run folder: the announced path
+        when the cell shares the folder, else its transferred copy, waited for (meld_ros.transfer)."""
+        path = self.link.local_episode(report.path)
+        self.node.wait(path.is_file, self.node.config.episode_margin + 60.0,
+                       f"episode file {path.name} from {self.label} (sent over ROS: is its policy node running?)")
+        return dataclasses.replace(report, path=str(path))
 
 
 class TrainerNode(Node):
@@ -198,6 +216,10 @@ class TrainerNode(Node):
             raise ValueError(f"parameter config={cfg.config!r} overrides={cfg.overrides!r}: {exc}") from exc
         self.run_dir = Path(cfg.run_dir).resolve()
         self.progress_pub = self.create_publisher(String, "trainer/progress", LATCHED)
+        self.transfer_config = declare_config(self, TransferConfig, prefix="transfer.")
+        self.inbox = Inbox(self.run_dir)
+        for name in self.inbox.removed_parts:
+            self.get_logger().warn(f"removed a half-received transfer ({name}); its cell sends it again")
         self.cv = threading.Condition()
         self.learn_lock = threading.Lock()  # the replay, the networks and the counters
         self.cells = [Cell(self, name) for name in cfg.cell_names]
@@ -282,8 +304,12 @@ class TrainerNode(Node):
         for cell in self.cells:
             self.wait(lambda: cell.policy_state == "idle", cfg.episode_steps / 3.3 + cfg.episode_margin + 30.0,
                       f"{cell.label}'s policy node (idle, any episode in flight written)")
+            self.wait(cell.link.drained, 120.0, f"{cell.label}'s episodes in transit to arrive")
         env = make_env(cfg.env_id, cameras=False, max_episode_steps=cfg.episode_steps)  # spaces and task ids only
         self.trainer = MetaTrainer(self.run_config, cfg.env_id, self.run_dir, env=env)
+        self.cell_ledger = CellLedger(self.run_dir)
+        if len(self.cells) > 1:  # each cell's tasks apart in the replay (read before the replay opens)
+            self.trainer.replay.cell_of = self.cell_ledger.cell_of
         resumed = self.trainer.maybe_resume()
         for note in self.trainer.replay.skipped:
             self.get_logger().warn(f"skipped: {note}")
@@ -309,10 +335,12 @@ class TrainerNode(Node):
 
     def _announce(self, path: str) -> None:
         for cell in self.cells:
-            cell.ckpt_pub.publish(String(data=path))
+            cell.ckpt_pub.publish(String(data=cell.link.announce_checkpoint(path)))
 
     def _ingest(self, cell: Cell, reports: list[EpisodeReport]) -> None:
         for r in reports:
+            if len(self.cells) > 1:
+                self.cell_ledger.record(r.path, cell.name)
             if not self.trainer.ingest_episode(r.path):
                 raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
         self.get_logger().info(f"{cell.tag}ingested {len(reports)} episode file(s): "
@@ -355,6 +383,11 @@ class TrainerNode(Node):
         return result
 
     def _progress(self, text: str, **fields) -> None:
+        if len(self.cells) > 1:
+            fields["cells"] = self.cell_ledger.summary()
+            if fields.get("phase") in ("pretrain", "train"):
+                text += " [" + ", ".join(f"{c}: {v['episodes']} episodes, {v['iterations']} iterations"
+                                         for c, v in fields["cells"].items()) + "]"
         self.get_logger().info(text)
         self.progress_pub.publish(String(data=json.dumps({"message": text, **fields})))
 
@@ -408,12 +441,14 @@ class TrainerNode(Node):
                 stats = tr.train(*tr.updates_per_iter())
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
+                self.cell_ledger.iterations[cell.name] += 1
                 self._progress(
                     f"iteration {it}/{t.iterations}{f' ({cell.name})' if cell.name else ''}: task {task} "
                     f"{'success' if reports[-1].success else 'no success'}, shaped return "
                     f"{sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
                     f"model loss {stats.get('model/loss', float('nan')):.1f}",
-                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success)
+                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success,
+                    cell=cell.name)
                 if it % t.checkpoint_every == 0:
                     self._checkpoint()
                 evaluate = bool(t.eval_every) and it % t.eval_every == 0
@@ -472,7 +507,17 @@ class TrainerNode(Node):
         elif not policy.is_file():
             raise RuntimeError(f"nothing to meta-test: no checkpoint in {policy.parent}; "
                                "meta-train into this run folder first, or pass policy_file:=models/NAME.pt")
-        self._announce(str(policy.resolve()))
+        if self.config.policy_file:
+            # Into this run folder first: the policy reads it there (one host) or gets it over the
+            # file link like any checkpoint (two hosts); the policy loads checkpoints from its folder only.
+            local = self.run_dir / "checkpoints" / f"policy_file_{policy.name}"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            tmp = local.with_name(f".{local.name}.tmp")
+            shutil.copyfile(policy, tmp)
+            os.replace(tmp, local)
+            self._announce(str(local))
+        else:
+            self._announce(str(policy.resolve()))
         result = self._evaluate(self.cells[0])
         result.update(checkpoint=str(policy.resolve()), env_id=self.config.env_id)
         (self.run_dir / "eval_report.json").write_text(json.dumps(result, indent=1))
@@ -490,6 +535,8 @@ class TrainerNode(Node):
         self.request_stop()
         for th in self._workers:
             th.join(timeout=10.0)
+        for cell in self.cells:
+            cell.link.close()
         if self.trainer is not None and self.trainer.writer is not None:
             self.trainer.writer.flush()
 

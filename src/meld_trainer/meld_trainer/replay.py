@@ -53,6 +53,7 @@ class TrialEntry:
     parts: dict[int, dict]
     steps: int = 0
     slot: int | None = None
+    task_id: int = -1
 
 
 def concat_trial(episodes: list[dict]) -> dict[str, np.ndarray]:
@@ -83,14 +84,19 @@ class Replay:
         self.cfg = cfg
         self.episodes_per_trial = episodes_per_trial
         self.store = TrialStore(device, initial_capacity)
-        # task -> OrderedDict(trial_index -> TrialEntry), oldest first; complete trials only are sampled
-        self.trials: dict[int, OrderedDict[int, TrialEntry]] = {}
-        self.steps: dict[int, int] = {}
+        self.cell_of: dict[int, str] = {}
+        """Episode index -> the cell (namespace) that recorded it, set by a trainer fed by several
+        cells: each cell's tasks are then kept apart (their own step quota and sampling share),
+        since task 7 on one rig is not exactly task 7 on another. Unlisted episodes: key = task id."""
+        # key (task id, or (cell, task id)) -> OrderedDict(trial_index -> TrialEntry), oldest first;
+        # complete trials only are sampled
+        self.trials: dict = {}
+        self.steps: dict = {}
         self.skipped: list[str] = []
         self.loaded_paths: set[str] = set()
         self.next_episode_index = 0
         self.next_trial_index = 0
-        self._complete: dict[int, list[int]] = {}  # task -> trial indices with a slot, oldest first
+        self._complete: dict = {}  # key -> trial indices with a slot, oldest first
 
     # ----- writing and ingesting ----------------------------------------------------------------
     def open(self) -> "Replay":
@@ -101,6 +107,11 @@ class Replay:
         for meta in metas:
             self._ingest(meta)
         return self
+
+    def key_of(self, meta: EpisodeMeta):
+        """The replay's grouping of an episode: its task, per cell when cells are recorded."""
+        cell = self.cell_of.get(meta.episode_index, "")
+        return (cell, meta.task_id) if cell else meta.task_id
 
     def _skip(self, note: str) -> None:
         self.skipped.append(note)
@@ -131,42 +142,44 @@ class Replay:
         self.loaded_paths.add(key)
         self.next_episode_index = max(self.next_episode_index, meta.episode_index + 1)
         self.next_trial_index = max(self.next_trial_index, meta.trial_index + 1)
-        trials = self.trials.setdefault(meta.task_id, OrderedDict())
-        entry = trials.setdefault(meta.trial_index, TrialEntry(parts={}))
+        key = self.key_of(meta)
+        trials = self.trials.setdefault(key, OrderedDict())
+        entry = trials.setdefault(meta.trial_index, TrialEntry(parts={}, task_id=meta.task_id))
         entry.parts[meta.part] = ep
         entry.steps += meta.steps
-        self.steps[meta.task_id] = self.steps.get(meta.task_id, 0) + meta.steps
+        self.steps[key] = self.steps.get(key, 0) + meta.steps
         if len(entry.parts) == self.episodes_per_trial:
             self._store(meta, entry)
         else:
-            self._evict(meta.task_id)
+            self._evict(key)
         return True
 
     def _store(self, meta: EpisodeMeta, entry: TrialEntry) -> None:
         """Join a completed trial and move it into the store; a trial that cannot share it is dropped, named."""
         seq = concat_trial([entry.parts[k] for k in sorted(entry.parts)])
         problem = self.store.shape_problem(seq)
+        key = self.key_of(meta)
         if problem:
             self._skip(f"trial {meta.trial_index} of task {meta.task_id} ({meta.path.name}): {problem}; skipped")
-            del self.trials[meta.task_id][meta.trial_index]
-            self.steps[meta.task_id] -= entry.steps
+            del self.trials[key][meta.trial_index]
+            self.steps[key] -= entry.steps
             return
-        self._evict(meta.task_id)  # first, so that the new trial can take an evicted trial's slot
-        if meta.trial_index not in self.trials[meta.task_id]:
+        self._evict(key)  # first, so that the new trial can take an evicted trial's slot
+        if meta.trial_index not in self.trials[key]:
             return  # the trial itself was the oldest of its task (its first episode came long ago)
         entry.slot = self.store.put(seq)
         entry.parts = {}
-        self._complete.setdefault(meta.task_id, []).append(meta.trial_index)
-        self._complete[meta.task_id].sort()
+        self._complete.setdefault(key, []).append(meta.trial_index)
+        self._complete[key].sort()
 
-    def _evict(self, task_id: int) -> None:
-        trials = self.trials.get(task_id)
-        while trials and self.steps[task_id] > self.cfg.max_steps_per_task and len(trials) > 1:
+    def _evict(self, key) -> None:
+        trials = self.trials.get(key)
+        while trials and self.steps[key] > self.cfg.max_steps_per_task and len(trials) > 1:
             index, old = trials.popitem(last=False)
-            self.steps[task_id] -= old.steps
+            self.steps[key] -= old.steps
             if old.slot is not None:
                 self.store.release(old.slot)
-                self._complete[task_id].remove(index)
+                self._complete[key].remove(index)
 
     def add_trial(self, episodes: list[dict], task_id: int) -> list[Path]:
         """Write a freshly collected trial's episodes atomically and add them (without reading them back)."""
@@ -180,18 +193,25 @@ class Replay:
         return paths
 
     # ----- sampling -------------------------------------------------------------------------------
-    def trial_keys(self) -> list[tuple[int, int]]:
-        """(task, trial index) of every complete trial held, oldest first within a task."""
-        return [(task, idx) for task in sorted(self._complete) for idx in self._complete[task]]
+    def trial_keys(self) -> list[tuple]:
+        """(task, trial index) of every complete trial held, oldest first within a task (task: the
+        replay's key, (cell, task) for a trainer fed by several cells)."""
+        return [(task, idx) for task in self.groups for idx in self._complete[task]]
 
-    def trial(self, key: tuple[int, int]) -> TrialBatch:
+    def trial(self, key: tuple) -> TrialBatch:
         """One trial by key, as a batch of one."""
         task, idx = key
-        return self._gather([self.trials[task][idx].slot], [task])
+        entry = self.trials[task][idx]
+        return self._gather([entry.slot], [entry.task_id])
+
+    @property
+    def groups(self) -> list:
+        """Keys with complete trials: task ids, then (cell, task) pairs."""
+        return sorted((k for k, idx in self._complete.items() if idx), key=lambda k: (isinstance(k, tuple), k))
 
     @property
     def task_ids(self) -> list[int]:
-        return sorted(t for t, idx in self._complete.items() if idx)
+        return sorted({self.trials[k][i].task_id for k in self.groups for i in self._complete[k]})
 
     def num_steps(self) -> int:
         return sum(self.steps.values())
@@ -201,15 +221,16 @@ class Replay:
 
     def sample_trials(self, n: int, rng: np.random.Generator) -> TrialBatch:
         """n whole trials: a task uniformly among tasks with data, then one of its trials uniformly."""
-        tasks = self.task_ids
+        tasks = self.groups
         if not tasks:
             raise RuntimeError("replay is empty: collect episodes first (pretraining does)")
         slots, task_ids = [], []
         for _ in range(n):
             task = tasks[int(rng.integers(len(tasks)))]
             indices = self._complete[task]
-            slots.append(self.trials[task][indices[int(rng.integers(len(indices)))]].slot)
-            task_ids.append(task)
+            entry = self.trials[task][indices[int(rng.integers(len(indices)))]]
+            slots.append(entry.slot)
+            task_ids.append(entry.task_id)
         return self._gather(slots, task_ids)
 
     def _gather(self, slots: list[int], task_ids: list[int]) -> TrialBatch:

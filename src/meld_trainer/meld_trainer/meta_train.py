@@ -21,7 +21,8 @@ import torch
 
 from meld_policy.actor import Actor
 from meld_policy.checkpoint import (CHECKPOINT_FORMAT_VERSION, CheckpointError, config_differences, load_raw,
-                                    require_compatible, save_atomic, to_plain, unknown_fields)
+                                    require_compatible, require_finite_weights, save_atomic, to_plain,
+                                    unknown_fields)
 from meld_policy.filter import BeliefFilter
 from meld_policy.model import LatentModel
 
@@ -98,6 +99,7 @@ class MetaTrainer:
         planned = math.ceil(t.pretrain_episodes / self.episodes_per_trial) + t.iterations
         self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial, device=self.device,
                              initial_capacity=min(planned, 4096))
+        self.replay.frame_shape, self.replay.action_dim = tuple(obs_shape), cfg.model.action_dim
         self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
         self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
                          "trials_collected": 0, "evaluations": 0, "pretrained": 0}
@@ -470,8 +472,19 @@ class MetaTrainer:
         })
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Networks, optimizers, counters and RNG states, written atomically; returns the path."""
-        return save_atomic(self.state_dict(), path or self.checkpoint_path)
+        """Networks, optimizers, counters and RNG states, written atomically; returns the path.
+
+        Weights that are not finite are never written (TrainingDiverged): the last good checkpoint stays.
+        """
+        path = path or self.checkpoint_path
+        state = self.state_dict()
+        require_finite_weights(state, path, skipped=self.skipped_updates)
+        return save_atomic(state, path)
+
+    @property
+    def skipped_updates(self) -> int:
+        """Model and actor-critic updates skipped because a loss or gradient was not finite."""
+        return self.updater.skipped_total + self.sac.skipped
 
     def load_checkpoint(self, path: str | Path) -> list[str]:
         """Restore everything from a checkpoint of a compatible config; returns notes on changed/unknown fields."""

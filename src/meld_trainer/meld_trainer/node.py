@@ -47,6 +47,10 @@ class Stopping(Exception):
     """The node is shutting down: leave the work loop."""
 
 
+class EpisodeAbandoned(RuntimeError):
+    """A cell's policy node gave up an episode (its reason names the input): the trial is retried."""
+
+
 @dataclass
 class TrainerNodeConfig:
     """Parameters of the trainer node."""
@@ -78,12 +82,17 @@ class TrainerNodeConfig:
     """An episode gets steps / 3.3 Hz plus this margin before it counts as lost, s."""
     keep_checkpoints: int = 3
     """Numbered checkpoints kept besides latest.pt."""
+    trial_retries: int = 5
+    """Trials in a row a cell may lose to an abandoned or unusable episode (a stale camera, NaN
+    rewards) before meta-training stops; each loss is retried with a log line."""
 
     def __post_init__(self) -> None:
         if self.episode_steps < 1:
             raise ValueError("episode_steps must be >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1")
+        if self.trial_retries < 0:
+            raise ValueError("trial_retries must be >= 0")
         if len(set(self.cells.split())) != len(self.cells.split()):
             raise ValueError(f"cells {self.cells!r} names a cell twice")
 
@@ -180,7 +189,8 @@ class Cell:
                                cfg.episode_steps / 3.3 + cfg.episode_margin,
                                f"episode {request.episode_index} from {self.label}'s policy node")
             if report.aborted:
-                raise RuntimeError(f"episode {request.episode_index} abandoned by {self.label}'s policy: {report.aborted}")
+                raise EpisodeAbandoned(f"episode {request.episode_index} abandoned by {self.label}'s policy node: "
+                                       f"{report.aborted}")
             reports.append(report)
         return reports
 
@@ -311,7 +321,8 @@ class TrainerNode(Node):
     def _ingest(self, cell: Cell, reports: list[EpisodeReport]) -> None:
         for r in reports:
             if not self.trainer.ingest_episode(r.path):
-                raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
+                raise EpisodeAbandoned(f"episode file {r.path} from {cell.label}'s policy node could not be ingested: "
+                                       f"{self.trainer.replay.skipped[-1] if self.trainer.replay.skipped else 'see above'}")
         self.get_logger().info(f"{cell.tag}ingested {len(reports)} episode file(s): "
                                f"{', '.join(Path(r.path).name for r in reports)}")
 
@@ -371,6 +382,7 @@ class TrainerNode(Node):
 
     def _cell_loop(self, cell: Cell) -> None:
         t, tr = self.run_config.train, self.trainer
+        lost = 0  # trials lost in a row to abandoned or unusable episodes
         while not self._stop.is_set():
             with self.learn_lock:
                 job = self._next_job()
@@ -382,15 +394,27 @@ class TrainerNode(Node):
                 continue
             try:
                 reports = cell.run_trial(task, mode, False, "episodes")
+                with self.learn_lock:
+                    self._ingest(cell, reports)
+            except EpisodeAbandoned as exc:
+                lost += 1
+                if lost > self.config.trial_retries:
+                    raise RuntimeError(
+                        f"{lost} trials in a row lost on {cell.label}; the last: {exc}. The fault persists: check the "
+                        "node that publishes that input (camera, reward, sim) and its log in "
+                        f"{self.run_dir / 'logs'}, then start again (the run resumes)") from None
+                self.get_logger().warn(f"{cell.tag}trial on task {task} lost ({exc}); retrying "
+                                       f"({lost}/{self.config.trial_retries})")
+                continue
             finally:
                 with self.learn_lock:
                     if mode == "random":
                         self._pretrain_in_flight -= 1
                     else:
                         self._iterations_in_flight -= 1
+            lost = 0
             evaluate = False
             with self.learn_lock:
-                self._ingest(cell, reports)
                 if mode == "random":
                     target = -(-t.pretrain_episodes // tr.episodes_per_trial)
                     self._progress(f"pretraining data: {tr.replay.num_trials()}/{target} random trials",

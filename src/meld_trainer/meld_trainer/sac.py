@@ -48,6 +48,15 @@ class SAC(nn.Module):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **kw)
         self.critic_opt = torch.optim.Adam(list(self.qf1.parameters()) + list(self.qf2.parameters()), lr=cfg.critic_lr, **kw)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, **kw)
+        self.skipped = 0
+        """Critic or actor steps skipped because a loss or a gradient was not finite (that net and its Adam untouched)."""
+
+    @staticmethod
+    def _finite(loss: torch.Tensor, params) -> bool:
+        """Loss and every gradient of `params` finite: one host sync, after backward."""
+        grads = [p.grad for p in params if p.grad is not None]
+        norms = torch._foreach_norm(grads) if grads else []
+        return bool(torch.isfinite(torch.stack([loss.detach().reshape(()), *[n.reshape(()) for n in norms]]).sum()))
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -74,6 +83,10 @@ class SAC(nn.Module):
         qf2_loss = F.mse_loss(self.qf2(b, a), q_target)
         self.critic_opt.zero_grad(set_to_none=True)
         (qf1_loss + qf2_loss).backward()
+        if not self._finite(qf1_loss + qf2_loss, self.critic_opt.param_groups[0]["params"]):
+            self.critic_opt.zero_grad(set_to_none=True)
+            self.skipped += 1
+            return {"sac/skipped": 1.0}
         self.critic_opt.step()
         # Actor: minimise alpha log pi(a | b_t) - min Q(b_t, a), a reparameterised.
         a_pi, log_pi = self.actor.sample(b)
@@ -81,6 +94,10 @@ class SAC(nn.Module):
         actor_loss = (self.alpha * log_pi - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
+        if not self._finite(actor_loss, self.actor_opt.param_groups[0]["params"]):
+            self.actor_opt.zero_grad(set_to_none=True)
+            self.skipped += 1
+            return {"sac/skipped": 1.0}
         self.actor_opt.step()
         # Temperature: keep the policy's entropy near the target.
         alpha_loss = -(self.log_alpha * (log_pi.detach() + self.target_entropy)).mean()
@@ -94,7 +111,7 @@ class SAC(nn.Module):
         # Detached tensors, not floats: reading them waits for the device, so callers do it once per log line.
         return {"sac/qf1_loss": qf1_loss.detach(), "sac/qf2_loss": qf2_loss.detach(), "sac/actor_loss": actor_loss.detach(),
                 "sac/alpha": self.alpha, "sac/alpha_loss": alpha_loss.detach(), "sac/entropy": -log_pi.detach().mean(),
-                "sac/q_mean": q_pi.detach().mean()}
+                "sac/q_mean": q_pi.detach().mean(), "sac/skipped": 0.0}
 
     def optimizer_state(self) -> dict:
         return {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict(),

@@ -64,8 +64,11 @@ def save_atomic(obj: dict, path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full or read-only disk leaves nothing behind, and the message names the file
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
     except BaseException:
-        tmp.unlink(missing_ok=True)  # a full or read-only disk leaves nothing behind
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

@@ -88,18 +88,23 @@ def write_episode(directory: str | os.PathLike, ep: dict, *, episode_index: int,
         "format_version": np.int64(EPISODE_FORMAT_VERSION),
         "task_id": np.int64(task_id),
     }
-    with open(tmp, "wb") as f:
-        if crash_after_bytes is not None:
-            import io
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **arrays)
+    if crash_after_bytes is not None:
+        import io
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        with open(tmp, "wb") as f:
             f.write(buf.getvalue()[:crash_after_bytes])
             f.flush()
-            raise OSError(f"simulated crash after {crash_after_bytes} bytes of {tmp}")
-        np.savez_compressed(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+        raise OSError(f"simulated crash after {crash_after_bytes} bytes of {tmp}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except OSError as exc:  # a full or read-only disk: nothing half-written is left, and the path is named
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
     try:
         dfd = os.open(directory, os.O_RDONLY)
         try:

@@ -42,7 +42,10 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name} but torch sees no CUDA device; use train.device=cpu or auto")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RuntimeError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -104,6 +104,9 @@ class Replay:
             self._skip(note)
         for meta in metas:
             self._ingest(meta)
+        # A skipped file keeps its index: a new episode never takes the name of one on disk.
+        self.next_episode_index = max([self.next_episode_index] + [m.episode_index + 1 for m in metas])
+        self.next_trial_index = max([self.next_trial_index] + [m.trial_index + 1 for m in metas])
         return self
 
     def _skip(self, note: str) -> None:

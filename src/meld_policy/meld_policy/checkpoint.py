@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,9 @@ def load_raw(path: str | os.PathLike, map_location: str | torch.device = "cpu") 
     if p.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes): a write that never finished; {hint}, or an older ckpt_*.pt")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on foreign pickles are for torch developers
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError:
         raise CheckpointError(f"{path} cannot be read (permission denied); make it readable for this user") from None
     except pickle.UnpicklingError:

@@ -49,8 +49,8 @@ def require_finite_weights(state: dict, path: str | os.PathLike, sections: tuple
     if bad:
         raise TrainingDiverged(
             f"training diverged: {len(bad)} weight tensor(s) are not finite ({', '.join(bad[:3])}"
-            f"{', ...' if len(bad) > 3 else ''}) after {skipped} non-finite update(s) were skipped; {path} was not "
-            "overwritten and still holds the last good weights. Lower train.model_lr / sac.actor_lr / sac.critic_lr "
+            f"{', ...' if len(bad) > 3 else ''}) after {skipped} non-finite update(s) were skipped; nothing was written "
+            f"to {path}, so the checkpoints already there keep the last good weights. Lower train.model_lr / sac.actor_lr / sac.critic_lr "
             "and resume, or check the episode files (meld-train reports any it skips).")
 
 

@@ -41,6 +41,7 @@ from meld_ros.qos import COMMAND, EVENTS, LATCHED
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
 from .meta_train import wilson_interval
+from .progress import Budget, Progress
 
 
 class Stopping(Exception):
@@ -305,6 +306,10 @@ class TrainerNode(Node):
             f"{self.trainer.replay.num_trials()} trials ({c['env_steps']} env steps) in replay, "
             f"next episode {self._next_episode}"
             + (f"; collecting from {', '.join(cell.name for cell in self.cells)}" if len(self.cells) > 1 else ""))
+        t = self.run_config.train
+        self.progress = Progress(Budget(-(-t.pretrain_episodes // self.trainer.episodes_per_trial), t.iterations,
+                                        cfg.episode_steps * self.trainer.episodes_per_trial))
+        self.progress.start(c["env_steps"])
         if resumed:
             self._announce(str(self.trainer.checkpoint_path))
         if cfg.use_rig:  # a rig starts locked after power-up (GRBL homing enabled): home it once, on purpose
@@ -417,8 +422,10 @@ class TrainerNode(Node):
             with self.learn_lock:
                 if mode == "random":
                     target = -(-t.pretrain_episodes // tr.episodes_per_trial)
-                    self._progress(f"pretraining data: {tr.replay.num_trials()}/{target} random trials",
-                                   phase="pretrain", trials=tr.replay.num_trials())
+                    self._progress(self.progress.line("pretrain", tr.counters["env_steps"], tr.replay.num_trials(),
+                                                      skipped_updates=tr.skipped_updates),
+                                   phase="pretrain", trials=tr.replay.num_trials(), target=target,
+                                   env_steps=tr.counters["env_steps"], budget_env_steps=self.progress.budget.total_steps)
                     if tr.replay.num_trials() >= target and not tr.counters["pretrained"]:
                         tr.train(t.pretrain_model_updates, 0)
                         tr.counters["pretrained"] = 1
@@ -429,12 +436,13 @@ class TrainerNode(Node):
                 stats = tr.train(*tr.updates_per_iter())
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
+                line = self.progress.line("train", tr.counters["env_steps"], iteration=it,
+                                          success=reports[-1].success, skipped_updates=tr.skipped_updates)
                 self._progress(
-                    f"iteration {it}/{t.iterations}{f' ({cell.name})' if cell.name else ''}: task {task} "
-                    f"{'success' if reports[-1].success else 'no success'}, shaped return "
-                    f"{sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
-                    f"model loss {stats.get('model/loss', float('nan')):.1f}",
-                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success)
+                    f"{line} | {f'{cell.name}: ' if cell.name else ''}task {task}, shaped return "
+                    f"{sum(r.shaped_return for r in reports):.2f}, model loss {stats.get('model/loss', float('nan')):.1f}",
+                    phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success,
+                    budget_env_steps=self.progress.budget.total_steps, skipped_updates=tr.skipped_updates)
                 if it % t.checkpoint_every == 0:
                     self._checkpoint()
                 evaluate = bool(t.eval_every) and it % t.eval_every == 0

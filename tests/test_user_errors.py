@@ -158,7 +158,7 @@ def bad_checkpoints(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("kind, words", [
     ("folder", ("folder",)), ("empty", ("empty",)), ("text", ("cannot be read",)),
-    ("no_config", ("config",)), ("code", ("weights-only",)), ("code_torch", ("weights-only",)),
+    ("no_config", ("config",)), ("code", ("weights-only",)), ("code_torch", ("weights-only", "could run code")),
 ])
 def test_meld_eval_on_files_that_are_not_checkpoints(tmp_path, kind, words):
     path = bad_checkpoints(tmp_path)[kind]
@@ -179,3 +179,24 @@ def test_meld_eval_read_only_out_is_refused_before_evaluating(finished_run, tmp_
     r = run("meld-eval", "--checkpoint", str(finished_run / "checkpoints" / "latest.pt"), "--out", str(out / "sub"))
     refused(r, "--out")
     assert "success" not in r.stdout
+
+
+# ----- meld-launch and meld-rig ------------------------------------------------------------------
+@pytest.mark.parametrize("args, words", [
+    (["--config", "bogus"], ("bogus", "configs available")),
+    (["--run-dir", "/proc/version/run"], ("/proc/version", "writable --run-dir")),
+    (["--domain-id", "999"], ("0..232",)),
+    (["--cells", "0"], ("cells=0",)),
+    (["--rig-speedup", "fast"], ("rig-speedup",)),
+])
+def test_meld_launch_start_up_errors(args, words):
+    refused(run("meld-launch", "sim", "--duration", "5", *args, timeout=60), *words)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port", "/nonexistent/tty", "status"], ("/nonexistent/tty",)),
+    (["--port", "/dev/null", "--baud", "0", "home"], ("baud",)),
+    (["--port", "/dev/null", "goto-task", "999"], ("999",)),
+])
+def test_meld_rig_errors(args, words):
+    refused(run("meld-rig", *args, timeout=60), *words)

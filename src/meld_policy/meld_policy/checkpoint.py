@@ -90,10 +90,11 @@ def load_raw(path: str | os.PathLike, map_location: str | torch.device = "cpu") 
             ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except PermissionError:
         raise CheckpointError(f"{path} cannot be read (permission denied); make it readable for this user") from None
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
         # torch's own message advises weights_only=False, which would run the file's code: never say that.
-        raise CheckpointError(f"{path} is not a weights-only MELD checkpoint (it holds Python objects, which are never "
-                              f"loaded because they could run code); {hint}") from None
+        why = ("it holds Python objects, which are never loaded because they could run code"
+               if "GLOBAL" in str(exc) else "its contents are not what torch.save writes")
+        raise CheckpointError(f"{path} is not a weights-only MELD checkpoint ({why}); {hint}") from None
     except Exception as exc:  # a truncated zip, a text file, a foreign format
         raise CheckpointError(f"{path} cannot be read as a checkpoint ({type(exc).__name__}: the file is truncated or "
                               f"not a torch checkpoint); {hint}, or an older ckpt_*.pt beside it") from None

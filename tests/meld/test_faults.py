@@ -199,3 +199,30 @@ def test_non_finite_steps_are_skipped_and_counted(trainer):
         assert torch.equal(v, before_model[k]), k
     assert trainer.skipped_updates == 2
     trainer.save_checkpoint()  # the weights stayed finite: the checkpoint is written
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_sac_skips_a_non_finite_step_on_both_paths(fast):
+    """The fused-Adam path skips on the device (no host sync per update); the plain path on the host."""
+    from meld_policy.actor import Actor
+    from meld_policy.config import ActorConfig
+    from meld_trainer.config import SACConfig
+    from meld_trainer.sac import SAC
+    torch.manual_seed(0)
+    F, A, B = 6, 2, 32
+    sac = SAC(Actor(ActorConfig(hidden_dim=16, hidden_layers=1, action_scale=(1.0, 1.0)), F),
+              F, SACConfig(hidden_dim=16, hidden_layers=1), fast=fast)
+    b, a, b_next = torch.randn(B, F), torch.rand(B, A) * 2 - 1, torch.randn(B, F)
+    r, not_done = torch.randn(B), torch.ones(B)
+    sac.update(b, a, r, b_next, not_done)
+    critic = [p.detach().clone() for p in sac.qf1.parameters()]
+    state = sac.critic_opt.state_dict()["state"][0]["exp_avg"].clone()
+    bad = r.clone()
+    bad[3] = float("nan")
+    stats = sac.update(b, a, bad, b_next, not_done)
+    assert sac.skipped == 1 and float(stats["sac/skipped"]) == 1.0
+    assert all(torch.equal(p, q) for p, q in zip(sac.qf1.parameters(), critic))
+    assert torch.equal(sac.critic_opt.state_dict()["state"][0]["exp_avg"], state)
+    sac.update(b, a, r, b_next, not_done)
+    assert sac.skipped == 1
+    assert not all(torch.equal(p, q) for p, q in zip(sac.qf1.parameters(), critic))

@@ -232,7 +232,7 @@ class PolicyNode(Node):
                 frames.append(to_policy_frame(image_to_rgb(msg), self.config.image_size))
             except ValueError as exc:
                 self._frames[camera] = None
-                return f"{camera} camera frame dropped: {exc}"
+                return f"{camera} camera frame dropped ({camera}_camera/image_raw; check the camera node): {exc}"
         if self._reward is None:
             return "no reward yet (is the reward node running?)"
         age = (now_ns - stamp_to_ns(self._reward.header.stamp)) / 1e9

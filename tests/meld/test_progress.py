@@ -39,3 +39,20 @@ def test_training_line_has_latest_success_and_resumed_rate():
 
 def test_duration():
     assert [duration(s) for s in (5, 300, 4 * 3600)] == ["5 s", "5 min", "4.0 h"]
+
+
+def test_lost_trials_are_retried_until_the_fault_persists(tmp_path):
+    import pytest
+    from meld_trainer.lost_trials import FaultPersists, LostTrials
+    cause = ("episode 7 abandoned by the cell's policy node: inputs stale for 5 s: reward dropped: non-finite reward "
+             "shaped (x)=nan on the reward topic (check the reward node)")
+    lost = LostTrials(2, "the cell", tmp_path / "logs")
+    assert lost.lost(cause, 3).endswith("retrying (1/2)")
+    lost.kept()  # a good trial in between: the count starts again
+    assert lost.lost(cause, 3).endswith("retrying (1/2)")
+    assert lost.lost(cause, 4).endswith("retrying (2/2)")
+    with pytest.raises(FaultPersists) as info:
+        lost.lost(cause, 5)
+    message = str(info.value)
+    assert "3 trials in a row lost on the cell" in message and "reward topic" in message
+    assert "check the reward node" in message and str(tmp_path / "logs") in message

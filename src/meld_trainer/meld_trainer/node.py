@@ -40,6 +40,7 @@ from meld_ros.qos import COMMAND, EVENTS, LATCHED
 
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
+from .lost_trials import LostTrials
 from .meta_train import wilson_interval
 from .progress import Budget, Progress
 
@@ -387,7 +388,7 @@ class TrainerNode(Node):
 
     def _cell_loop(self, cell: Cell) -> None:
         t, tr = self.run_config.train, self.trainer
-        lost = 0  # trials lost in a row to abandoned or unusable episodes
+        lost = LostTrials(self.config.trial_retries, cell.label, self.run_dir / "logs")
         while not self._stop.is_set():
             with self.learn_lock:
                 job = self._next_job()
@@ -402,14 +403,7 @@ class TrainerNode(Node):
                 with self.learn_lock:
                     self._ingest(cell, reports)
             except EpisodeAbandoned as exc:
-                lost += 1
-                if lost > self.config.trial_retries:
-                    raise RuntimeError(
-                        f"{lost} trials in a row lost on {cell.label}; the last: {exc}. The fault persists: check the "
-                        "node that publishes that input (camera, reward, sim) and its log in "
-                        f"{self.run_dir / 'logs'}, then start again (the run resumes)") from None
-                self.get_logger().warn(f"{cell.tag}trial on task {task} lost ({exc}); retrying "
-                                       f"({lost}/{self.config.trial_retries})")
+                self.get_logger().warn(f"{cell.tag}{lost.lost(str(exc), task)}")
                 continue
             finally:
                 with self.learn_lock:
@@ -417,7 +411,7 @@ class TrainerNode(Node):
                         self._pretrain_in_flight -= 1
                     else:
                         self._iterations_in_flight -= 1
-            lost = 0
+            lost.kept()
             evaluate = False
             with self.learn_lock:
                 if mode == "random":

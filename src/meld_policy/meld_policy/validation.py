@@ -29,7 +29,7 @@ def frame_problem(frame: np.ndarray) -> str | None:
 def episode_problem(ep: Mapping[str, np.ndarray]) -> str | None:
     """Why an episode (the arrays of meld_policy.episode_io) is malformed or non-finite, or None.
 
-    Observations are uint8 images (T+1, H, W, 3) or float32 state vectors (T+1, D); actions
+    Observations are uint8 images (T+1, H, W, 3) (or (T+1, 3, H, W)) or float32 state vectors (T+1, D); actions
     (T, A) with T >= 1 and A >= 1; rewards (T+1,); every float array finite.
     """
     actions = np.asarray(ep["actions"])
@@ -37,7 +37,10 @@ def episode_problem(ep: Mapping[str, np.ndarray]) -> str | None:
         return f"actions must be (T, A) with T >= 1 steps and A >= 1; got shape {actions.shape}"
     T = actions.shape[0]
     images = np.asarray(ep["images"])
-    image_like = images.dtype == np.uint8 and images.ndim == 4 and images.shape[-1] == 3 and min(images.shape[1:3]) > 0
+    # RGB frames, channels last as the project writes them (channels first accepted: the replay's
+    # shape check against the run's frames decides whether they belong to this run)
+    image_like = (images.dtype == np.uint8 and images.ndim == 4 and min(images.shape[1:]) > 0
+                  and 3 in (images.shape[-1], images.shape[1]))
     state_like = images.dtype == np.float32 and images.ndim == 2 and images.shape[1] > 0
     if not (image_like or state_like) or len(images) != T + 1:
         return (f"images must be uint8 (T+1, H, W, 3) or float32 (T+1, D) with T={T}; "

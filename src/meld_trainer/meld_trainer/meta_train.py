@@ -499,6 +499,7 @@ class MetaTrainer:
                                   "evaluated or deployed but not resumed; resume from the run's checkpoints/latest.pt")
         if ckpt["env_id"] != self.env_id:
             raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
+        require_finite_weights(ckpt, path, loading=True)  # a diverged run is not resumed into the same NaNs
         saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
         for sec, cls in SECTIONS.items():
             notes += [f"unknown config field {u} in the checkpoint: ignored" for u in unknown_fields(saved.get(sec, {}), cls, sec)]

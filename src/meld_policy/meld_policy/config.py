@@ -7,6 +7,7 @@ WidowX (two 64x64 cameras side by side, 5 joint velocities).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,13 @@ def coerce_field(f: dataclasses.Field, value: Any, where: str) -> Any:
         return value
     if base == "int" and isinstance(value, int) and not isinstance(value, bool):
         return value
+    if base == "int" and isinstance(value, (float, str)) and not isinstance(value, bool):
+        try:  # 1e5 (YAML reads it as a string) or 100.0: a whole number written as a float
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number == int(number):
+            return int(number)
     if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if base == "float" and isinstance(value, str):

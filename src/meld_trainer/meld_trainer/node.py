@@ -49,8 +49,12 @@ class Stopping(Exception):
     """The node is shutting down: leave the work loop."""
 
 
-class EpisodeAbandoned(RuntimeError):
-    """A cell's policy node gave up an episode (its reason names the input): the trial is retried."""
+class TrialLost(RuntimeError):
+    """A trial that cannot be used (its reason names the node and the input): it is retried, up to a limit."""
+
+
+class EpisodeAbandoned(TrialLost):
+    """A cell's policy node gave up an episode (its reason names the input)."""
 
 
 @dataclass
@@ -178,8 +182,8 @@ class Cell:
         reports = []
         for part in range(1, num_parts + 1):
             result = node.call(self.home_client, cfg.home_timeout, f"homing {self.label}'s arm")
-            if not result.success:
-                raise RuntimeError(f"{self.label}'s arm did not reach home: {result.message}")
+            if not result.success:  # a slow or blocked arm: retried; an arm that never gets there stops the run
+                raise TrialLost(f"{self.label}'s arm did not reach home (pid_bridge/home): {result.message}")
             node.wait(lambda: self.policy_state == "idle", cfg.episode_margin, f"{self.label}'s policy node to be idle")
             request = EpisodeRequest(episode_index=node.claim_episode(), task_id=task_id, trial_index=trial, part=part,
                                      num_parts=num_parts, steps=cfg.episode_steps, mode=mode,
@@ -402,7 +406,7 @@ class TrainerNode(Node):
                 reports = cell.run_trial(task, mode, False, "episodes")
                 with self.learn_lock:
                     self._ingest(cell, reports)
-            except EpisodeAbandoned as exc:
+            except TrialLost as exc:
                 self.get_logger().warn(f"{cell.tag}{lost.lost(str(exc), task)}")
                 continue
             finally:

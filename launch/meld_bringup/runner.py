@@ -201,6 +201,7 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
     parser.add_argument("--duration", type=float, help="stop after this many seconds")
     parser.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for every node (0-232)")
     parser.add_argument("--exclude", default="", help="comma-separated node names not to start")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a start-up error")
     parser.add_argument("--quiet", action="store_true",
                         help="terminal shows the trainer's progress and every warning; full logs in RUN_DIR/logs")
     docs = _field_docs()
@@ -222,17 +223,32 @@ def parse_args(argv: list[str] | None) -> tuple[GraphArgs, argparse.Namespace]:
         parser.error(str(exc))
 
 
+def _user_error(exc: BaseException) -> str:
+    """One sentence for a start-up error (a missing config, a run folder that cannot be written)."""
+    if isinstance(exc, OSError) and exc.filename:
+        return f"cannot use {exc.filename} ({exc.strerror}); choose a writable --run-dir or fix the path"
+    return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     args, ns = parse_args(argv)
-    runner = Runner(args, ns.domain_id, tuple(x for x in ns.exclude.split(",") if x), quiet=ns.quiet)
+    try:
+        runner = Runner(args, ns.domain_id, tuple(x for x in ns.exclude.split(",") if x), quiet=ns.quiet)
+    except (OSError, ValueError, RuntimeError) as exc:
+        if ns.debug:
+            raise
+        print(f"meld-launch: error: {_user_error(exc)}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGINT, runner.request_stop)
     signal.signal(signal.SIGTERM, runner.request_stop)
     try:
         runner.start()
         runner.watch(ns.duration)
-    except RuntimeError as exc:
+    except (OSError, ValueError, RuntimeError) as exc:
+        if ns.debug:
+            raise
         runner.failed = str(exc)
-        runner.log(f"error: {exc}")
+        runner.log(f"error: {_user_error(exc)}")
     finally:
         runner.shutdown()
     return 1 if runner.failed else 0

@@ -87,6 +87,9 @@ def test_commanding_down_stops_at_the_workspace_floor_and_up_moves_away(graph):
     heights.append(tip_now(graph)[2])
     assert min(heights) > FLOOR - 0.006, f"tip went to z {min(heights):.3f}, floor {FLOOR:.3f}"
     wait_for(lambda: "workspace box: stopped" in graph["bridge"].output(), 5, "the workspace log line")
+    drive_tip(graph, [0, 0, -0.04], 1.5)  # stopped on many more ticks: counted, not logged again (issue 13)
+    assert graph["bridge"].output().count("workspace box: stopped") == 1
+    assert "[WARN]" not in "".join(l for l in graph["bridge"].output().splitlines(True) if "workspace box" in l)
     z = heights[-1]
     wait_for(lambda: (drive_tip(graph, [0, 0, 0.04], 0.6), tip_now(graph)[2] > z + 0.015)[1], 20,
              "the tip to move up, away from the wall (motion back is allowed)")

@@ -5,7 +5,8 @@ Compared: replies (``ok``/``error:N``), alarms, ``[MSG:...]`` lines, banners, th
 (GRBL's storage of flags and masks), ``$#``/``$I``/``$G``, and the state, pins and rest
 positions of status reports. Not compared: timing, positions mid-move, when ``WCO``/``Ov``
 appear. Around a reset the order of an alarm and the aborted line's ``ok`` varies on the
-firmware with timing, so the lines before a banner are compared as a set.
+firmware with timing, so the lines before a banner are compared as a set; at a hard limit on
+the move's last step the pending line's ``ok`` may even come before the alarm (see the script).
 """
 from __future__ import annotations
 
@@ -152,9 +153,14 @@ def script(s: Session) -> list[tuple[str, object]]:
     out.append(("reset after the soft limit", around_banner(s.reset(lock=True))))
     out.append(("$X", s.line("$X")))
 
-    # A hard limit: the X switch trips at X=0; after the reset GRBL says Check Limits.
-    out.append(("hard limit", s.line("G90 G53 G0 X0") + s.line("G4 P0") + s.until(lambda t: t.startswith("[MSG:Reset"), 10.0)))
-    out.append(("reset after the hard limit", around_banner(s.reset(lock=True))))
+    # A hard limit: the X switch trips at X=0; after the reset GRBL says Check Limits. The switch
+    # closes on the move's last step, so whether the G4's ok comes before ALARM:1 (the planner
+    # emptied first) or after the reset (the limit interrupt first) is a race on the firmware: on
+    # a loaded host the simulator's limit interrupt can lose it. What a client may rely on: two
+    # oks, ALARM:1 and the reset request before the banner, in some order, then Check Limits.
+    tripped = s.line("G90 G53 G0 X0") + s.line("G4 P0") + s.until(lambda t: t.startswith("[MSG:Reset"), 10.0)
+    before, after = around_banner(s.reset(lock=True))
+    out.append(("hard limit, through the reset", (sorted(tripped + before), after)))
     out.append(("on the switch", report(s.status()[0])))
     out.append(("$H from the switch", s.line("$H", timeout=120.0)))
     out.append(("homed again", report(s.status()[0], position=True)))
@@ -185,7 +191,8 @@ def test_emulator_answers_like_the_firmware(firmware, firmware_settings, tmp_pat
     assert steps["reset mid-move"][1] == (["ALARM:3", "ok"], [BANNER, LOCK])
     assert steps["feed hold, then reset"][1] == (["ok"], [BANNER])
     assert steps["after the hold and reset"] == "<Idle>"
-    assert steps["reset after the hard limit"] == (["ok"], [BANNER, "[MSG:Check Limits]", LOCK])
+    assert steps["hard limit, through the reset"] == (sorted(["ok", "ok", "ALARM:1", "[MSG:Reset to continue]"]),
+                                                        [BANNER, "[MSG:Check Limits]", LOCK])
     assert re.match(r"<Alarm\|Pn:X>", steps["on the switch"])
     assert [line[:4] for line in steps["$#"]] == ["[G54", "[G55", "[G56", "[G57", "[G58", "[G59", "[G28", "[G30",
                                                   "[G92", "[TLO", "[PRB", "ok"]

@@ -7,6 +7,7 @@ WidowX (two 64x64 cameras side by side, 5 joint velocities).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,54 @@ def config_from_dict(cls, data: dict[str, Any] | None, *, strict: bool = True, w
         raise ConfigError(f"unknown field(s) {unknown} in {where or cls.__name__}; known fields: {sorted(names)}")
     kwargs = {k: v for k, v in data.items() if k in names}
     for f in dataclasses.fields(cls):
-        if f.name in kwargs and isinstance(kwargs[f.name], list):
-            kwargs[f.name] = tuple(kwargs[f.name])
-    cfg = cls(**kwargs)
+        if f.name in kwargs:
+            kwargs[f.name] = coerce_field(f, kwargs[f.name], where or cls.__name__)
+    try:
+        cfg = cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # a check in __post_init__ met a value of a type it did not expect
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from None
     return cfg if strict else (cfg, unknown)
+
+
+def coerce_field(f: dataclasses.Field, value: Any, where: str) -> Any:
+    """The value as the field's declared type, or a ConfigError naming the field and what it takes.
+
+    YAML reads `1e-3` as a string and `5` as an int: a float field takes both, a str field takes neither
+    silently. Declared types are strings here (postponed annotations): int, float, str, bool, X | None, tuple.
+    """
+    declared = str(f.type).replace(" ", "")
+    optional = declared.endswith("|None") or declared.startswith("None|")
+    base = declared.replace("|None", "").replace("None|", "")
+    if isinstance(value, list):
+        value = tuple(value)
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: {f.name} needs a value (got nothing); e.g. {f.name}={f.default!r}")
+    kind = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false"}.get(base)
+    if kind is None:
+        return value
+    if base == "bool" and isinstance(value, bool):
+        return value
+    if base == "int" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if base == "int" and isinstance(value, (float, str)) and not isinstance(value, bool):
+        try:  # 1e5 (YAML reads it as a string) or 100.0: a whole number written as a float
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and number == int(number):
+            return int(number)
+    if base == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if base == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if base == "str" and isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: {f.name} must be {kind}; got {value!r} (e.g. {f.name}={f.default!r})")
 
 
 def config_to_dict(cfg) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validation import episode_problem
+
 EPISODE_FORMAT_VERSION = 1
 _NAME = re.compile(r"^ep(\d{7})_task(\d{3})_trial(\d{7})_part(\d)of(\d)_steps(\d{3,})\.npz$")
 ARRAYS = ("images", "actions", "rewards", "shaped_rewards", "sparse_rewards", "success")
@@ -57,18 +59,11 @@ def parse_filename(path: str | os.PathLike) -> EpisodeMeta | None:
 
 
 def validate_episode(ep: dict) -> int:
-    """Check shapes and dtypes; returns T. Raises ValueError naming the bad array."""
-    T = len(ep["actions"])
-    images = np.asarray(ep["images"])
-    image_like = images.dtype == np.uint8 and images.ndim == 4
-    state_like = images.dtype == np.float32 and images.ndim == 2
-    if not (image_like or state_like) or len(images) != T + 1:
-        raise ValueError(f"images must be uint8 (T+1, H, W, 3) or float32 (T+1, D) with T={T}; "
-                         f"got {images.dtype} {images.shape}")
-    for k in ("rewards", "shaped_rewards", "sparse_rewards", "success"):
-        if np.shape(ep[k]) != (T + 1,):
-            raise ValueError(f"{k} must have shape (T+1,)=({T + 1},); got {np.shape(ep[k])}")
-    return T
+    """Check shapes, dtypes and finiteness (validation.episode_problem); returns T. Raises ValueError naming the bad array."""
+    problem = episode_problem(ep)
+    if problem:
+        raise ValueError(problem)
+    return len(ep["actions"])
 
 
 def write_episode(directory: str | os.PathLike, ep: dict, *, episode_index: int, task_id: int, trial_index: int,
@@ -93,18 +88,23 @@ def write_episode(directory: str | os.PathLike, ep: dict, *, episode_index: int,
         "format_version": np.int64(EPISODE_FORMAT_VERSION),
         "task_id": np.int64(task_id),
     }
-    with open(tmp, "wb") as f:
-        if crash_after_bytes is not None:
-            import io
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **arrays)
+    if crash_after_bytes is not None:
+        import io
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        with open(tmp, "wb") as f:
             f.write(buf.getvalue()[:crash_after_bytes])
             f.flush()
-            raise OSError(f"simulated crash after {crash_after_bytes} bytes of {tmp}")
-        np.savez_compressed(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+        raise OSError(f"simulated crash after {crash_after_bytes} bytes of {tmp}")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+    except OSError as exc:  # a full or read-only disk: nothing half-written is left, and the path is named
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
     try:
         dfd = os.open(directory, os.O_RDONLY)
         try:

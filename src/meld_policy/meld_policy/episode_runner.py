@@ -58,6 +58,8 @@ class EpisodeRunner:
         if self.done:
             raise RuntimeError("the episode is already complete")
         first = self.t == 0
+        if not (np.isfinite(shaped) and np.isfinite(sparse)):  # the node drops these; never record one
+            raise ValueError(f"non-finite reward (shaped {shaped}, sparse {sparse}) at step {self.t}")
         r_shaped, r_sparse = (0.0, 0.0) if first else (float(shaped), float(sparse))
         r_in = r_sparse if self.request.reward_input == "sparse" else r_shaped
         self.images.append(np.ascontiguousarray(frame, dtype=np.uint8))
@@ -81,8 +83,9 @@ class EpisodeRunner:
             action = self.policy.actor.act(self.belief.features[:1], deterministic=self.request.deterministic)[0]
             action = np.clip(np.asarray(action, dtype=np.float32), -self.high, self.high)
         if not np.all(np.isfinite(action)):
-            raise FloatingPointError(f"the actor produced a non-finite action {action.tolist()}: the checkpoint is "
-                                     "corrupt or training diverged; the episode is abandoned and the arm held")
+            raise FloatingPointError(f"the actor produced a non-finite action {action.tolist()} from finite inputs: "
+                                     "the checkpoint's weights are not finite (training diverged); the episode is "
+                                     "abandoned and the arm held")
         self.actions.append(action)
         self.prev_action = action
         return action

@@ -22,8 +22,8 @@ Usage (the launch files and `meld-launch` start it for you):
                                                  and a text "predicted reward m +- s" above it
   out  /diagnostics            the loop's measured rate and jitter
 
-Every tick takes the newest frame of each camera (stale or malformed frames are dropped with a
-warning: the arm holds still and the tick is not recorded), resizes each to 64x64, joins them to
+Every tick takes the newest frame of each camera (stale or malformed frames, and non-finite
+rewards, are dropped with a warning: the arm holds still and the tick is not recorded), resizes each to 64x64, joins them to
 64x128, takes the newest reward, steps the belief filter and sends the action. The node runs on
 a single-threaded executor: with rclpy 7.1's multi-threaded executor, incoming 640x480 frames
 delayed the 3.3 Hz timer by up to 180 ms (benchmarks/ros_latency.py), single-threaded by 7 ms.
@@ -50,10 +50,11 @@ from meld_ros.params import declare_config
 from meld_ros.qos import COMMAND, EVENTS, LATCHED, SENSOR, STATE
 from meld_ros.transfer import PolicyLink, TransferConfig
 
-from .checkpoint import CheckpointError, Policy, load_policy
+from .checkpoint import Policy, load_policy
 from .episode_io import write_episode
 from .episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
 from .episode_runner import EpisodeRunner
+from .validation import reward_problem
 
 ACTION_DIM = 5
 
@@ -186,7 +187,7 @@ class PolicyNode(Node):
             return
         try:
             policy = load_policy(path, device=self.config.device)
-        except (CheckpointError, OSError, RuntimeError, KeyError, ValueError) as exc:
+        except Exception as exc:  # any file on the topic: the node keeps acting with what it has
             self.get_logger().error(f"checkpoint {path} not loaded ({exc}); keeping "
                                     f"{self.policy_path or 'no checkpoint'}")
             return
@@ -243,13 +244,18 @@ class PolicyNode(Node):
                 frames.append(to_policy_frame(image_to_rgb(msg), self.config.image_size))
             except ValueError as exc:
                 self._frames[camera] = None
-                return f"{camera} camera frame dropped: {exc}"
+                return f"{camera} camera frame dropped ({camera}_camera/image_raw; check the camera node): {exc}"
         if self._reward is None:
             return "no reward yet (is the reward node running?)"
         age = (now_ns - stamp_to_ns(self._reward.header.stamp)) / 1e9
         if age > self.config.max_reward_age:
             return f"reward is {age:.2f} s old (limit {self.config.max_reward_age} s)"
-        return join_cameras(*frames), float(self._reward.vector.x), float(self._reward.vector.y)
+        shaped, sparse = float(self._reward.vector.x), float(self._reward.vector.y)
+        problem = reward_problem(shaped, sparse)
+        if problem:  # dropped like a malformed frame: never recorded, never filtered
+            self._reward = None
+            return f"reward dropped: {problem} on the reward topic (check the reward node)"
+        return join_cameras(*frames), shaped, sparse
 
     def _on_tick(self) -> None:
         self.loop.tick()
@@ -287,8 +293,12 @@ class PolicyNode(Node):
     def _finish(self, runner: EpisodeRunner) -> None:
         r = runner.request
         ep = runner.episode()
-        path = write_episode(self.run_dir / r.out_dir, ep, episode_index=r.episode_index, task_id=r.task_id,
-                             trial_index=r.trial_index, part=r.part, num_parts=r.num_parts)
+        try:
+            path = write_episode(self.run_dir / r.out_dir, ep, episode_index=r.episode_index, task_id=r.task_id,
+                                 trial_index=r.trial_index, part=r.part, num_parts=r.num_parts)
+        except (ValueError, OSError) as exc:  # malformed data never reaches a file; a full disk is named
+            self._abort(f"episode file not written to {self.run_dir / r.out_dir}: {exc}")
+            return
         self.link.send_episode(path)  # queued (persisted) before it is announced
         self.carried = (r.trial_index, r.part, runner.belief) if r.mode == "policy" else None
         self.runner = None

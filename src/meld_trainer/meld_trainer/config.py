@@ -192,14 +192,21 @@ def read_config_file(name_or_path: str) -> dict[str, Any]:
         if not res.is_file():
             raise ConfigError(f"config {name_or_path!r} is neither a YAML file nor a preset; presets: {preset_names()}")
         text = res.read_text()
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {name_or_path!r} is not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {name_or_path!r} must be a mapping of sections (model:, sac:, train:, ...)")
+    data.pop("env_id", None)  # a run folder's config.yaml records its env; --env says which one to train
     return data
 
 
 def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # the field's type check names it
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

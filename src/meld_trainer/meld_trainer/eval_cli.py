@@ -18,11 +18,33 @@ import tempfile
 from pathlib import Path
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} trials would evaluate nothing; give 1 or more")
+    return value
+
+
+def writable_folder(out: Path) -> str | None:
+    """Why the report folder cannot be written (checked before an evaluation that may take long), or None."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".meld-eval-probe-"):
+            pass
+    except OSError as exc:
+        return f"cannot write the report to {out} ({exc.strerror or exc}); choose a writable folder with --out"
+    return None
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="meld-eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a .pt file, e.g. RUN/checkpoints/latest.pt")
     p.add_argument("--tasks", choices=["heldout", "train"], default="heldout")
-    p.add_argument("--trials-per-task", type=int, default=1, help="trials on each task (sparse envs: 2-episode trials)")
+    p.add_argument("--trials-per-task", type=positive_int, default=1,
+                   help="trials on each task, 1 or more (sparse envs: 2-episode trials)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of taking the mean")
     p.add_argument("--out", default=None, help="report folder (default: RUN/eval-<tasks>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -31,10 +53,32 @@ def main(argv=None) -> int:
     p.add_argument("--watch", type=int, default=None, metavar="TASK",
                    help="instead of the report: one trial on TASK as trial.gif and strip.png (both episodes, the "
                         "predicted reward's mean and spread beside them; the paper's figure 6)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its sentence")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[meld-eval] %(message)s")
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("meld-eval: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        from meld_policy.checkpoint import CheckpointError
+        from meld_policy.config import ConfigError
+        if isinstance(exc, OSError):
+            what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+            print(f"meld-eval: {what}; check the path and its permissions", file=sys.stderr)
+        elif isinstance(exc, (CheckpointError, ConfigError, RuntimeError, ValueError)):
+            print(f"meld-eval: {exc}", file=sys.stderr)
+        else:
+            print(f"meld-eval: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", file=sys.stderr)
+        return 1
 
+
+def run(args: argparse.Namespace) -> int:
     from meld_policy.checkpoint import CheckpointError, load_raw
+    from meld_policy.config import ConfigError
     from .config import RunConfig
     from .meta_test import meta_test, watch_trial, write_report
     from .meta_train import MetaTrainer
@@ -44,9 +88,17 @@ def main(argv=None) -> int:
         saved = ckpt["config"]
         from meld_policy.config import config_from_dict
         from .config import SECTIONS
-        cfg = RunConfig(**{s: config_from_dict(c, saved.get(s, {}), strict=False)[0] for s, c in SECTIONS.items()})
+        try:
+            cfg = RunConfig(**{s: config_from_dict(c, saved.get(s, {}), strict=False)[0] for s, c in SECTIONS.items()})
+        except (ConfigError, TypeError, AttributeError) as exc:
+            raise CheckpointError(f"{ckpt_path}: its config no longer builds a run ({exc}); evaluate it with the "
+                                  "code version that wrote it") from None
         cfg.train.device = args.device
         out = Path(args.out) if args.out else ckpt_path.parent.parent / f"eval-{args.tasks}"
+        problem = writable_folder(out)
+        if problem:
+            print(f"meld-eval: {problem}", file=sys.stderr)
+            return 2
         with tempfile.TemporaryDirectory(prefix="meld-eval-") as scratch:
             trainer = MetaTrainer(cfg, ckpt["env_id"], scratch, tensorboard=False)
             load = trainer.load_policy_file if ckpt.get("kind") == "policy" else trainer.load_checkpoint

@@ -22,7 +22,8 @@ import torch
 
 from meld_policy.actor import Actor
 from meld_policy.checkpoint import (CHECKPOINT_FORMAT_VERSION, CheckpointError, config_differences, load_raw,
-                                    require_compatible, save_atomic, to_plain, unknown_fields)
+                                    require_compatible, require_finite_weights, save_atomic, to_plain,
+                                    unknown_fields)
 from meld_policy.filter import BeliefFilter
 from meld_policy.model import LatentModel
 
@@ -42,7 +43,10 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"train.device={name} but torch sees no CUDA device; use train.device=cpu or auto")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RuntimeError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -99,6 +103,7 @@ class MetaTrainer:
         planned = math.ceil(t.pretrain_episodes / self.episodes_per_trial) + t.iterations
         self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial, device=self.device,
                              initial_capacity=min(planned, 4096))
+        self.replay.frame_shape, self.replay.action_dim = tuple(obs_shape), cfg.model.action_dim
         self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
         self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
                          "trials_collected": 0, "evaluations": 0, "pretrained": 0}
@@ -478,8 +483,19 @@ class MetaTrainer:
         })
 
     def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Networks, optimizers, counters and RNG states, written atomically; returns the path."""
-        return save_atomic(self.state_dict(), path or self.checkpoint_path)
+        """Networks, optimizers, counters and RNG states, written atomically; returns the path.
+
+        Weights that are not finite are never written (TrainingDiverged): the last good checkpoint stays.
+        """
+        path = path or self.checkpoint_path
+        state = self.state_dict()
+        require_finite_weights(state, path, skipped=self.skipped_updates)
+        return save_atomic(state, path)
+
+    @property
+    def skipped_updates(self) -> int:
+        """Model and actor-critic updates skipped because a loss or gradient was not finite."""
+        return self.updater.skipped_total + self.sac.skipped
 
     def load_checkpoint(self, path: str | Path) -> list[str]:
         """Restore everything from a checkpoint of a compatible config; returns notes on changed/unknown fields."""
@@ -491,6 +507,7 @@ class MetaTrainer:
                                   "evaluated or deployed but not resumed; resume from the run's checkpoints/latest.pt")
         if ckpt["env_id"] != self.env_id:
             raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
+        require_finite_weights(ckpt, path, loading=True)  # a diverged run is not resumed into the same NaNs
         saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
         for sec, cls in SECTIONS.items():
             notes += [f"unknown config field {u} in the checkpoint: ignored" for u in unknown_fields(saved.get(sec, {}), cls, sec)]

@@ -46,11 +46,21 @@ from meld_ros.transfer_store import Inbox
 from .cell_ledger import CellLedger
 from .config import ConfigError, build_config
 from .envs import is_sparse, make_env
+from .lost_trials import LostTrials
 from .meta_train import wilson_interval
+from .progress import Budget, Progress
 
 
 class Stopping(Exception):
     """The node is shutting down: leave the work loop."""
+
+
+class TrialLost(RuntimeError):
+    """A trial that cannot be used (its reason names the node and the input): it is retried, up to a limit."""
+
+
+class EpisodeAbandoned(TrialLost):
+    """A cell's policy node gave up an episode (its reason names the input)."""
 
 
 @dataclass
@@ -87,12 +97,17 @@ class TrainerNodeConfig:
     """An episode gets steps / 3.3 Hz plus this margin before it counts as lost, s."""
     keep_checkpoints: int = 3
     """Numbered checkpoints kept besides latest.pt."""
+    trial_retries: int = 5
+    """Trials in a row a cell may lose to an abandoned or unusable episode (a stale camera, NaN
+    rewards) before meta-training stops; each loss is retried with a log line."""
 
     def __post_init__(self) -> None:
         if self.episode_steps < 1:
             raise ValueError("episode_steps must be >= 1")
         if self.keep_checkpoints < 1:
             raise ValueError("keep_checkpoints must be >= 1")
+        if self.trial_retries < 0:
+            raise ValueError("trial_retries must be >= 0")
         if len(set(self.cells.split())) != len(self.cells.split()):
             raise ValueError(f"cells {self.cells!r} names a cell twice")
 
@@ -180,8 +195,8 @@ class Cell:
         reports = []
         for part in range(1, num_parts + 1):
             result = node.call(self.home_client, cfg.home_timeout, f"homing {self.label}'s arm")
-            if not result.success:
-                raise RuntimeError(f"{self.label}'s arm did not reach home: {result.message}")
+            if not result.success:  # a slow or blocked arm: retried; an arm that never gets there stops the run
+                raise TrialLost(f"{self.label}'s arm did not reach home (pid_bridge/home): {result.message}")
             node.wait(lambda: self.policy_state == "idle", cfg.episode_margin, f"{self.label}'s policy node to be idle")
             request = EpisodeRequest(episode_index=node.claim_episode(), task_id=task_id, trial_index=trial, part=part,
                                      num_parts=num_parts, steps=cfg.episode_steps, mode=mode,
@@ -193,7 +208,8 @@ class Cell:
                                cfg.episode_steps / 3.3 + cfg.episode_margin,
                                f"episode {request.episode_index} from {self.label}'s policy node")
             if report.aborted:
-                raise RuntimeError(f"episode {request.episode_index} abandoned by {self.label}'s policy: {report.aborted}")
+                raise EpisodeAbandoned(f"episode {request.episode_index} abandoned by {self.label}'s policy node: "
+                                       f"{report.aborted}")
             reports.append(self.local_report(report))
         return reports
 
@@ -324,6 +340,10 @@ class TrainerNode(Node):
             f"{self.trainer.replay.num_trials()} trials ({c['env_steps']} env steps) in replay, "
             f"next episode {self._next_episode}"
             + (f"; collecting from {', '.join(cell.name for cell in self.cells)}" if len(self.cells) > 1 else ""))
+        t = self.run_config.train
+        self.progress = Progress(Budget(-(-t.pretrain_episodes // self.trainer.episodes_per_trial), t.iterations,
+                                        cfg.episode_steps * self.trainer.episodes_per_trial))
+        self.progress.start(c["env_steps"])
         if resumed:
             self._announce(str(self.trainer.checkpoint_path))
         if cfg.use_rig:  # a rig starts locked after power-up (GRBL homing enabled): home it once, on purpose
@@ -342,7 +362,8 @@ class TrainerNode(Node):
             if len(self.cells) > 1:
                 self.cell_ledger.record(r.path, cell.name)
             if not self.trainer.ingest_episode(r.path):
-                raise RuntimeError(f"episode file {r.path} could not be ingested (see the log above)")
+                raise EpisodeAbandoned(f"episode file {r.path} from {cell.label}'s policy node could not be ingested: "
+                                       f"{self.trainer.replay.skipped[-1] if self.trainer.replay.skipped else 'see above'}")
         self.get_logger().info(f"{cell.tag}ingested {len(reports)} episode file(s): "
                                f"{', '.join(Path(r.path).name for r in reports)}")
 
@@ -407,6 +428,7 @@ class TrainerNode(Node):
 
     def _cell_loop(self, cell: Cell) -> None:
         t, tr = self.run_config.train, self.trainer
+        lost = LostTrials(self.config.trial_retries, cell.label, self.run_dir / "logs")
         while not self._stop.is_set():
             with self.learn_lock:
                 job = self._next_job()
@@ -418,19 +440,26 @@ class TrainerNode(Node):
                 continue
             try:
                 reports = cell.run_trial(task, mode, False, "episodes")
+                with self.learn_lock:
+                    self._ingest(cell, reports)
+            except TrialLost as exc:
+                self.get_logger().warn(f"{cell.tag}{lost.lost(str(exc), task)}")
+                continue
             finally:
                 with self.learn_lock:
                     if mode == "random":
                         self._pretrain_in_flight -= 1
                     else:
                         self._iterations_in_flight -= 1
+            lost.kept()
             evaluate = False
             with self.learn_lock:
-                self._ingest(cell, reports)
                 if mode == "random":
                     target = -(-t.pretrain_episodes // tr.episodes_per_trial)
-                    self._progress(f"pretraining data: {tr.replay.num_trials()}/{target} random trials",
-                                   phase="pretrain", trials=tr.replay.num_trials())
+                    self._progress(self.progress.line("pretrain", tr.counters["env_steps"], tr.replay.num_trials(),
+                                                      skipped_updates=tr.skipped_updates),
+                                   phase="pretrain", trials=tr.replay.num_trials(), target=target,
+                                   env_steps=tr.counters["env_steps"], budget_env_steps=self.progress.budget.total_steps)
                     if tr.replay.num_trials() >= target and not tr.counters["pretrained"]:
                         tr.train(t.pretrain_model_updates, 0)
                         tr.counters["pretrained"] = 1
@@ -442,12 +471,13 @@ class TrainerNode(Node):
                 tr.counters["iteration"] += 1
                 it = tr.counters["iteration"]
                 self.cell_ledger.iterations[cell.name] += 1
+                line = self.progress.line("train", tr.counters["env_steps"], iteration=it,
+                                          success=reports[-1].success, skipped_updates=tr.skipped_updates)
                 self._progress(
-                    f"iteration {it}/{t.iterations}{f' ({cell.name})' if cell.name else ''}: task {task} "
-                    f"{'success' if reports[-1].success else 'no success'}, shaped return "
-                    f"{sum(r.shaped_return for r in reports):.2f}, {tr.counters['env_steps']} env steps, "
-                    f"model loss {stats.get('model/loss', float('nan')):.1f}",
+                    f"{line} | {f'{cell.name}: ' if cell.name else ''}task {task}, shaped return "
+                    f"{sum(r.shaped_return for r in reports):.2f}, model loss {stats.get('model/loss', float('nan')):.1f}",
                     phase="train", iteration=it, env_steps=tr.counters["env_steps"], success=reports[-1].success,
+                    budget_env_steps=self.progress.budget.total_steps, skipped_updates=tr.skipped_updates,
                     cell=cell.name)
                 if it % t.checkpoint_every == 0:
                     self._checkpoint()

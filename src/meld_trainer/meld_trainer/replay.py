@@ -97,6 +97,10 @@ class Replay:
         self.next_episode_index = 0
         self.next_trial_index = 0
         self._complete: dict = {}  # key -> trial indices with a slot, oldest first
+        # What this run's episodes look like (set by the trainer from its env): a file of another
+        # camera size, channel count or action size is skipped and named, never joined into a trial.
+        self.frame_shape: tuple[int, ...] | None = None
+        self.action_dim: int | None = None
 
     # ----- writing and ingesting ----------------------------------------------------------------
     def open(self) -> "Replay":
@@ -106,6 +110,9 @@ class Replay:
             self._skip(note)
         for meta in metas:
             self._ingest(meta)
+        # A skipped file keeps its index: a new episode never takes the name of one on disk.
+        self.next_episode_index = max([self.next_episode_index] + [m.episode_index + 1 for m in metas])
+        self.next_trial_index = max([self.next_trial_index] + [m.trial_index + 1 for m in metas])
         return self
 
     def key_of(self, meta: EpisodeMeta):
@@ -139,6 +146,10 @@ class Replay:
             except ValueError as exc:
                 self._skip(f"{meta.path.name}: {exc}; skipped, not loaded")
                 return False
+            mismatch = self._shape_mismatch(ep, meta)
+            if mismatch:
+                self._skip(f"{meta.path.name}: {mismatch}; skipped, not loaded")
+                return False
         self.loaded_paths.add(key)
         self.next_episode_index = max(self.next_episode_index, meta.episode_index + 1)
         self.next_trial_index = max(self.next_trial_index, meta.trial_index + 1)
@@ -153,6 +164,17 @@ class Replay:
         else:
             self._evict(key)
         return True
+
+    def _shape_mismatch(self, ep: dict, meta: EpisodeMeta) -> str | None:
+        """Why a valid episode cannot join this run's replay (other frame or action size, a name that lies)."""
+        frame, actions = tuple(ep["images"].shape[1:]), ep["actions"].shape[1]
+        if self.frame_shape is not None and frame != tuple(self.frame_shape):
+            return f"observations of shape {frame}, this run's are {tuple(self.frame_shape)}"
+        if self.action_dim is not None and actions != self.action_dim:
+            return f"actions of size {actions}, this run's are {self.action_dim}"
+        if len(ep["actions"]) != meta.steps:
+            return f"{len(ep['actions'])} steps inside, {meta.steps} in its name"
+        return None
 
     def _store(self, meta: EpisodeMeta, entry: TrialEntry) -> None:
         """Join a completed trial and move it into the store; a trial that cannot share it is dropped, named."""

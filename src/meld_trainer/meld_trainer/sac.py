@@ -48,6 +48,38 @@ class SAC(nn.Module):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, **kw)
         self.critic_opt = torch.optim.Adam(list(self.qf1.parameters()) + list(self.qf2.parameters()), lr=cfg.critic_lr, **kw)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, **kw)
+        self._skipped_host = 0
+        self._skipped_dev: torch.Tensor | None = None  # fused Adam skips on the device, without a host sync
+
+    @property
+    def skipped(self) -> int:
+        """Critic, actor or temperature steps skipped because a loss or gradient was not finite (reading syncs)."""
+        return self._skipped_host + (0 if self._skipped_dev is None else int(self._skipped_dev.item()))
+
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor | float:
+        """opt.step() unless the loss or a gradient is not finite (that net and its Adam untouched); returns 1 if skipped.
+
+        Fused Adam (the fast path) takes the verdict as a device tensor (`found_inf`, as under a GradScaler):
+        no host sync per update. Otherwise one sync, after backward.
+        """
+        grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        norms = torch._foreach_norm(grads) if grads else []
+        total = torch.stack([loss.detach().reshape(()), *[n.reshape(()) for n in norms]]).sum()
+        if self.optimizer_flags["fused"]:
+            found_inf = (~torch.isfinite(total)).float()
+            opt.grad_scale, opt.found_inf = None, found_inf
+            try:
+                opt.step()
+            finally:
+                del opt.grad_scale, opt.found_inf
+            self._skipped_dev = found_inf.clone() if self._skipped_dev is None else self._skipped_dev + found_inf
+            return found_inf
+        if not bool(torch.isfinite(total)):
+            opt.zero_grad(set_to_none=True)
+            self._skipped_host += 1
+            return 1.0
+        opt.step()
+        return 0.0
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -74,19 +106,19 @@ class SAC(nn.Module):
         qf2_loss = F.mse_loss(self.qf2(b, a), q_target)
         self.critic_opt.zero_grad(set_to_none=True)
         (qf1_loss + qf2_loss).backward()
-        self.critic_opt.step()
+        skipped = self._step(self.critic_opt, qf1_loss + qf2_loss)
         # Actor: minimise alpha log pi(a | b_t) - min Q(b_t, a), a reparameterised.
         a_pi, log_pi = self.actor.sample(b)
         q_pi = torch.min(self.qf1(b, a_pi), self.qf2(b, a_pi))
         actor_loss = (self.alpha * log_pi - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
-        self.actor_opt.step()
+        skipped = skipped + self._step(self.actor_opt, actor_loss)
         # Temperature: keep the policy's entropy near the target.
         alpha_loss = -(self.log_alpha * (log_pi.detach() + self.target_entropy)).mean()
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
-        self.alpha_opt.step()
+        skipped = skipped + self._step(self.alpha_opt, alpha_loss)
         with torch.no_grad():
             for net, target in ((self.qf1, self.qf1_target), (self.qf2, self.qf2_target)):
                 for p, p_t in zip(net.parameters(), target.parameters()):
@@ -94,7 +126,7 @@ class SAC(nn.Module):
         # Detached tensors, not floats: reading them waits for the device, so callers do it once per log line.
         return {"sac/qf1_loss": qf1_loss.detach(), "sac/qf2_loss": qf2_loss.detach(), "sac/actor_loss": actor_loss.detach(),
                 "sac/alpha": self.alpha, "sac/alpha_loss": alpha_loss.detach(), "sac/entropy": -log_pi.detach().mean(),
-                "sac/q_mean": q_pi.detach().mean()}
+                "sac/q_mean": q_pi.detach().mean(), "sac/skipped": skipped}
 
     def optimizer_state(self) -> dict:
         return {"actor": self.actor_opt.state_dict(), "critic": self.critic_opt.state_dict(),

@@ -31,6 +31,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--config", default=None, help=f"preset ({', '.join(preset_names())}) or YAML file")
     p.add_argument("--run-dir", default=None, help="run folder (default runs/<env>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/latest.pt and the episode files")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its sentence")
     p.add_argument("overrides", nargs="*", help="section.field=value or field=value")
     return p.parse_args(argv)
 
@@ -38,6 +39,32 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[meld-train] %(message)s")
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("meld-train: interrupted; run again with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"meld-train: {user_message(exc)}", file=sys.stderr)
+        return 1
+
+
+def user_message(exc: BaseException) -> str:
+    """One or two sentences for an error (the traceback is behind --debug)."""
+    from meld_policy.checkpoint import CheckpointError
+    if isinstance(exc, OSError) and exc.filename:
+        return (f"cannot write {exc.filename} ({exc.strerror}); choose a writable run folder with free space "
+                "(--run-dir) and run again with --resume")
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}; choose a writable run folder with free space (--run-dir) and run again with --resume"
+    if isinstance(exc, (ConfigError, CheckpointError, RuntimeError, ValueError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)"
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         cfg = build_config(args.config, args.overrides)
     except ConfigError as exc:
@@ -49,9 +76,19 @@ def main(argv=None) -> int:
         print(f"meld-train: {run_dir} already has {ckpt}; pass --resume to continue it or choose a new --run-dir",
               file=sys.stderr)
         return 2
+    if args.resume and not ckpt.is_file():
+        print(f"meld-train: --resume: {run_dir} has no checkpoints/latest.pt, so there is nothing to resume; check "
+              "--run-dir, or leave --resume out to start a new run there", file=sys.stderr)
+        return 2
+    from .envs import make_env
     from .meta_train import MetaTrainer
     from meld_policy.checkpoint import CheckpointError
-    trainer = MetaTrainer(cfg, args.env, run_dir)
+    try:
+        env = make_env(args.env)
+    except RuntimeError as exc:
+        print(f"meld-train: --env: {exc}", file=sys.stderr)
+        return 2
+    trainer = MetaTrainer(cfg, args.env, run_dir, env=env)
     try:
         resumed = trainer.maybe_resume() if args.resume else (trainer.open_replay() or False)
     except CheckpointError as exc:
@@ -63,6 +100,8 @@ def main(argv=None) -> int:
     for note in trainer.replay.skipped:
         logging.warning("skipped: %s", note)
     ev = trainer.run()
+    if trainer.skipped_updates:
+        logging.warning("%d update(s) skipped because a loss or gradient was not finite", trainer.skipped_updates)
     if ev is not None:
         (run_dir / "last_eval.json").write_text(json.dumps(ev, indent=1))
         print(f"heldout success: {100 * ev['success']:.0f}% ({ev['successes']}/{ev['trials']} trials) "

@@ -23,7 +23,8 @@ Topics and services (relative to the namespace):
 Safety lives here (shared/WIDOWX.md: the servos keep their last velocity forever and nothing in
 the driver checks limits): NaN/inf commands are rejected; targets stay inside the joint limits
 and outputs below the velocity limits (`widowx_bringup.pid`); motion that would carry the plug
-tip out of the workspace box stops at its wall (`bridge/workspace.py`); with no fresh command for
+tip out of the workspace box stops at its wall (`bridge/workspace.py`; logged once per episode, i.e.
+between two ~/home calls, and counted in /diagnostics); with no fresh command for
 `command_timeout` (two 3.3 Hz periods) the arm holds still; with stale, NaN or -pi joint states,
 or a driver fault (servo error, xs_sdk not in velocity mode), the servos get zero; zero is sent on
 disable, on exit and on any exception in the loop. An emergency stop (topic or service) sends
@@ -131,6 +132,7 @@ class PidBridge(Node):
         self._problem_kind = "no_joint_states"
         self.rejected_commands = 0
         self.workspace_stops = 0
+        self._box_stops_since_home = 0  # control ticks the box held the arm since the last ~/home (an episode)
         self._order = [list(cfg.joints).index(j) for j in ARM_JOINTS]
 
         control = MutuallyExclusiveCallbackGroup()
@@ -256,12 +258,14 @@ class PidBridge(Node):
             # Hold the stopped joints' targets where they are, so no lead builds up against the wall.
             self.pid.target = np.where(verdict.stopped, q, self.pid.target)
             self.workspace_stops += 1
-            joints = [j for j, s in zip(ARM_JOINTS, verdict.stopped) if s]
-            self.get_logger().warn(
-                f"workspace box: stopped {joints}; the plug tip {np.round(verdict.tip, 3).tolist()} would go to "
-                f"{outside_axes(verdict.predicted, self.workspace.lower, self.workspace.upper) or 'outside'} "
-                f"(box {list(self.config.workspace.lower)}..{list(self.config.workspace.upper)}; motion back in "
-                f"is allowed)", throttle_duration_sec=2.0)
+            self._box_stops_since_home += 1
+            if self._box_stops_since_home == 1:  # the box doing its job (exploration touches it): one line per
+                joints = [j for j, s in zip(ARM_JOINTS, verdict.stopped) if s]  # episode, the rest counted
+                self.get_logger().info(
+                    f"workspace box: stopped {joints}; the plug tip {np.round(verdict.tip, 3).tolist()} would go to "
+                    f"{outside_axes(verdict.predicted, self.workspace.lower, self.workspace.upper) or 'outside'} "
+                    f"(box {list(self.config.workspace.lower)}..{list(self.config.workspace.upper)}; motion back in "
+                    f"is allowed; further stops until the next home are counted in /diagnostics, not logged)")
         self.driver.send(verdict.velocity)
 
     @property
@@ -306,7 +310,10 @@ class PidBridge(Node):
             response.message = ("bridge disabled: call ~/enable with true first" if not self._estop
                                 else f"emergency stop latched ({self._estop}): call ~/enable with true first")
             return response
-        self.get_logger().info(f"homing to {np.round(self.home_q, 3).tolist()} (deadline {self.config.home_timeout:.0f} s)")
+        held, self._box_stops_since_home = self._box_stops_since_home, 0
+        self.get_logger().info(f"homing to {np.round(self.home_q, 3).tolist()} (deadline {self.config.home_timeout:.0f} s)"
+                               + (f"; the workspace box held the arm on {held} control ticks since the last home"
+                                  if held else ""))
         self._end_homing(False)  # a homing call still waiting gives way to this one
         self._home_future = Future()
         self._home_deadline = time.monotonic() + self.config.home_timeout

@@ -95,8 +95,10 @@ ros2_wheel_names=(launch launch_xml launch_yaml launch_testing launch_ros launch
                   composition_interfaces)
 with_ros2_wheels=0
 ((!system_ros)) && [ -d "$ros2_wheels" ] && with_ros2_wheels=1
-stamp=$( { cat "${stamp_inputs[@]}"; ((with_ros2_wheels)) && ls "$ros2_wheels"; } | sha256sum | cut -d' ' -f1)
-((system_ros)) && stamp="system-ros-$stamp"  # switching modes installs again
+# (if, not &&: under pipefail a false `((...)) &&` as the group's last command would end the script
+# silently wherever ../shared/ros2-jazzy is absent, i.e. on every machine but CI's)
+stamp=$( { cat "${stamp_inputs[@]}"; if ((with_ros2_wheels)); then ls "$ros2_wheels"; fi; } | sha256sum | cut -d' ' -f1)
+if ((system_ros)); then stamp="system-ros-$stamp"; fi  # switching modes installs again
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" = "$stamp" ]; then
   exit 0
 fi

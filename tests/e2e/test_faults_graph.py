@@ -80,7 +80,12 @@ class Injector:
 @pytest.fixture(scope="module")
 def faulted(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("faults_run")
-    bad = tmp_path_factory.mktemp("bad_checkpoints")
+    # Inside the run folder: the policy loads checkpoints from its own folder only (a path elsewhere
+    # waits for a transfer that never comes; `outside` checks that case).
+    bad = run_dir / "bad_checkpoints"
+    bad.mkdir()
+    outside = tmp_path_factory.mktemp("elsewhere") / "ckpt_999999.pt"
+    outside.write_bytes(b"")
     (bad / "empty.pt").write_bytes(b"")
     (bad / "notes.pt").write_text("not a checkpoint\n")
     torch.save({"format_version": 1, "x": Code()}, bad / "code.pt")
@@ -106,6 +111,8 @@ def faulted(tmp_path_factory):
             for name in ("empty.pt", "notes.pt", "code.pt"):
                 inject.checkpoint.publish(String(data=str(bad / name)))
                 time.sleep(1.0)
+            inject.checkpoint.publish(String(data=str(outside)))
+            time.sleep(1.0)
             # 3. NaN rewards for 1 s inside a policy episode.
             wait_for(lambda: re.search(r"iteration 1/", text()) and running(), 240, "a policy episode")
             events["nan"] = time.monotonic()
@@ -117,7 +124,7 @@ def faulted(tmp_path_factory):
             raise
         finally:
             probe.close()
-    yield {"code": code, "log": log.read_text(), "run_dir": run_dir, "bad": bad}
+    yield {"code": code, "log": log.read_text(), "run_dir": run_dir, "bad": bad, "outside": outside}
 
 
 def test_training_went_on_to_the_end(faulted):
@@ -143,6 +150,9 @@ def test_the_policy_node_refused_the_bad_checkpoints_and_survived(faulted):
     assert not Path("/tmp/meld-faults-code-ran").exists()
     assert "required process policy exited" not in out and "[policy] Traceback" not in out
     # It loaded the trainer's checkpoints after the bad ones.
+    outside = str(faulted["outside"])
+    assert re.search(rf"\[policy\].*checkpoint {re.escape(outside)} is not in this run folder yet", out)
+    assert f"loaded checkpoint {outside}" not in out
     last_bad = out.rindex("code.pt not loaded")
     assert "loaded checkpoint" in out[last_bad:]
 

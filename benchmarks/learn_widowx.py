@@ -85,17 +85,19 @@ def main() -> int:
             failed += 1
             continue
         # The final evaluations run side by side (each on --workers worker processes when given).
-        ev = subprocess.Popen([*EVAL, "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks", "heldout",
-                               "--trials-per-task", str(args.trials_per_task), "--out", str(run / "eval"),
-                               "--workers", str(args.workers)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+        # Output to a file, not a pipe: side-by-side evaluations read one at a time never block on a full pipe.
+        with open(root / f"{name}.eval.log", "w") as log:
+            ev = subprocess.Popen([*EVAL, "--checkpoint", str(run / "checkpoints" / "latest.pt"), "--tasks", "heldout",
+                                   "--trials-per-task", str(args.trials_per_task), "--out", str(run / "eval"),
+                                   "--workers", str(args.workers)], stdout=log, stderr=subprocess.STDOUT)
         evals[name] = (run, (time.time() - t0) / 60, ev)
         if not args.parallel:
             ev.wait()
     for name, (run, minutes, ev) in evals.items():
-        text = ev.communicate()[0]
+        ev.wait()
         report_path = run / "eval" / "report.json"
         if ev.returncode != 0 or not report_path.exists():
+            text = (root / f"{name}.eval.log").read_text()
             print(f"{name}: meld-eval failed (rc {ev.returncode}): {text.strip()[-500:]}")
             failed += 1
             continue

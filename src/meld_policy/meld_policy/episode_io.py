@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from meld_ros.durable import fsync_dir
 
 from .validation import episode_problem
 
@@ -105,14 +106,7 @@ def write_episode(directory: str | os.PathLike, ep: dict, *, episode_index: int,
     except OSError as exc:  # a full or read-only disk: nothing half-written is left, and the path is named
         tmp.unlink(missing_ok=True)
         raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the rename is still atomic
+    fsync_dir(directory)
     return final
 
 

@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .durable import fsync_dir
 from .transfer_protocol import Ack, ChunkHeader, Offer, TransferError, destination, sha256_file
 
 RUN_ID_FILE = ".meld_run_id"
@@ -49,17 +50,6 @@ def run_identity(run_dir: str | os.PathLike) -> str:
         f.flush()
         os.fsync(f.fileno())
     return path.read_text().strip()
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some filesystems refuse; the rename itself is atomic
 
 
 def _safe(text: str) -> str:
@@ -142,7 +132,7 @@ class Inbox:
             os.fsync(f.fileno())
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(partial.path, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         self._record(h, final)
         return Ack(h.id, True, "applied"), final
 
@@ -184,7 +174,7 @@ class Outbox:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
 
     def pending(self, kind: str | None = None) -> list[Offer]:
         """Unacknowledged offers, oldest first."""

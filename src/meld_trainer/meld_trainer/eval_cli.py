@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .cli_errors import generic_message, run_reporting
+
 
 def positive_int(text: str) -> int:
     try:
@@ -56,24 +58,19 @@ def main(argv=None) -> int:
     p.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its sentence")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[meld-eval] %(message)s")
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("meld-eval: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        from meld_policy.checkpoint import CheckpointError
-        from meld_policy.config import ConfigError
-        if isinstance(exc, OSError):
-            what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
-            print(f"meld-eval: {what}; check the path and its permissions", file=sys.stderr)
-        elif isinstance(exc, (CheckpointError, ConfigError, RuntimeError, ValueError)):
-            print(f"meld-eval: {exc}", file=sys.stderr)
-        else:
-            print(f"meld-eval: {type(exc).__name__}: {exc} (run again with --debug for the traceback)", file=sys.stderr)
-        return 1
+    return run_reporting("meld-eval", run, args, user_message)
+
+
+def user_message(exc: BaseException) -> str:
+    """One or two sentences for an error (the traceback is behind --debug)."""
+    from meld_policy.checkpoint import CheckpointError
+    from meld_policy.config import ConfigError
+    if isinstance(exc, OSError):
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        return f"{what}; check the path and its permissions"
+    if isinstance(exc, (CheckpointError, ConfigError, RuntimeError, ValueError)):
+        return str(exc)
+    return generic_message(exc)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from .cli_errors import generic_message, run_reporting
 from .config import ConfigError, build_config, preset_names
 
 
@@ -39,16 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[meld-train] %(message)s")
-    try:
-        return run(args)
-    except KeyboardInterrupt:
-        print("meld-train: interrupted; run again with --resume to continue from the last checkpoint", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        print(f"meld-train: {user_message(exc)}", file=sys.stderr)
-        return 1
+    return run_reporting("meld-train", run, args, user_message,
+                         "; run again with --resume to continue from the last checkpoint")
 
 
 def user_message(exc: BaseException) -> str:
@@ -61,7 +54,7 @@ def user_message(exc: BaseException) -> str:
         return f"{exc.strerror or exc}; choose a writable run folder with free space (--run-dir) and run again with --resume"
     if isinstance(exc, (ConfigError, CheckpointError, RuntimeError, ValueError)):
         return str(exc)
-    return f"{type(exc).__name__}: {exc} (run again with --debug for the traceback)"
+    return generic_message(exc)
 
 
 def run(args: argparse.Namespace) -> int:

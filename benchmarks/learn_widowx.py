@@ -68,7 +68,8 @@ def main() -> int:
         run = root / name
         # Algorithm 1's ratio is per 40 env steps: a 2-episode trial (one iteration) gets twice the updates.
         ratio = [f"train.model_updates_per_iter={cfg.train.model_updates_per_iter * per_trial}",
-                 f"train.ac_updates_per_iter={cfg.train.ac_updates_per_iter * per_trial}"]
+                 f"train.ac_updates_per_iter={cfg.train.ac_updates_per_iter * per_trial}",
+                 f"train.frozen_ac_updates_per_iter={cfg.train.frozen_ac_updates_per_iter * per_trial}"]
         cmd = [*TRAIN, "--env", env_id, "--config", args.config, "--run-dir", str(run), *ratio,
                f"train.iterations={iterations}", f"train.eval_every={eval_every}", f"train.checkpoint_every={eval_every}",
                f"train.time_budget_s={args.minutes * 60:.0f}", f"train.collect_workers={args.workers}",

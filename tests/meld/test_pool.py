@@ -87,6 +87,24 @@ def test_a_dead_worker_is_replaced_and_its_trial_is_the_same(trainer, caplog):
             pool.result(pool.submit(job, v), timeout=60)
 
 
+def test_a_worker_killed_halfway_through_sending_a_result_costs_nothing_but_a_rerun(trainer):
+    """A trial's result is bigger than a pipe's buffer (393 KB here; 2 MB for an image trial), so it is
+    written in pieces while the learner is busy. A worker killed then must not leave a half message or a
+    taken lock that stalls every later result: the learner gets the same trial from the replacement."""
+    job = TrialJob(task_id=4, mode="random", seed=3)
+    here = run_trial(trainer.env, trainer.filter, trainer.actor, 2, job)
+    with pool_for(trainer, workers=1) as pool:
+        v = pool.publish(trainer.model, trainer.actor)
+        jid = pool.submit(job, v)
+        assert pool.result_conns[0].poll(120), "the worker never started sending its result"
+        time.sleep(0.3)  # the first 64 KB are in the pipe; the sender waits for the learner to read on
+        victim = pool.procs[0].pid
+        os.kill(victim, signal.SIGKILL)
+        same_trial(pool.result(jid, timeout=120), here)
+        assert pool.restarts == 1 and pool.procs[0].pid != victim
+        same_trial(pool.result(pool.submit(job, v), timeout=120), here)
+
+
 def test_workers_exit_when_the_learner_is_killed(tmp_path):
     code = f"""
 import sys, time, torch

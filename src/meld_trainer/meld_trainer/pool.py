@@ -15,6 +15,12 @@ Why it is built this way:
   with workers is as reproducible as one without.
 - A worker that dies (OOM-killed, a crashed simulator) is started again and its jobs are resubmitted
   with the same version and seed, so nothing about the run changes; the log names it.
+- Each worker has its own job queue and its own result pipe, and nothing else is shared but the
+  weight slots. A shared `multiprocessing.Queue` for results would hold a cross-process lock while a
+  worker writes a result bigger than the pipe's buffer (any image trial): a worker killed then leaves
+  the lock taken and a half-written message in the pipe, and every later result waits forever. A
+  worker killed mid-result here costs only its own pipe, which reads as closed (the parent keeps no
+  copy of its write end), and is replaced with the worker.
 - `close()` (also on leaving the `with` block, and at interpreter exit) stops every worker; a worker
   whose parent has died exits by itself.
 """
@@ -24,8 +30,10 @@ import atexit
 import logging
 import os
 import queue
+import threading
 import time
 import weakref
+from multiprocessing.connection import wait as wait_for_any
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,9 +91,28 @@ def _build_networks(model_cfg: dict, actor_cfg: dict) -> tuple[LatentModel, Acto
 
 
 def _worker_main(index: int, env_id: str, model_cfg: dict, actor_cfg: dict, episodes_per_trial: int,
-                 slots: torch.Tensor, slot_versions: torch.Tensor, jobs, results, parent_pid: int) -> None:
-    """A worker: build env and networks once, then run jobs until told to stop or the parent is gone."""
+                 slots: torch.Tensor, slot_versions: torch.Tensor, jobs, result_conn, parent_pid: int) -> None:
+    """A worker: build env and networks once, then run jobs until told to stop or the parent is gone.
+
+    Results go out through a sender thread, so the next trial starts while the learner has not yet
+    read a big one (a send blocks until the other end reads)."""
     torch.set_num_threads(1)
+    outbox: queue.Queue = queue.Queue()
+
+    def send_results() -> None:
+        while True:
+            message = outbox.get()
+            try:
+                try:
+                    result_conn.send(message)
+                except (BrokenPipeError, EOFError, OSError):
+                    raise
+                except Exception as exc:  # a result that does not pickle: say so rather than go silent
+                    result_conn.send((message[0], index, None, None, f"its result could not be sent: {exc}"))
+            except (BrokenPipeError, EOFError, OSError):
+                return  # the learner is gone; the main loop notices and exits
+
+    threading.Thread(target=send_results, name="meld-collector-sender", daemon=True).start()
     os.environ.setdefault("MUJOCO_GL", "egl")
     from .envs import make_env
     env = make_env(env_id)
@@ -110,9 +137,9 @@ def _worker_main(index: int, env_id: str, model_cfg: dict, actor_cfg: dict, epis
                 layout.load(slots[slot], model, actor)
                 loaded = job.version
             episodes, summary = run_trial(env, filt, actor, episodes_per_trial, job)
-            results.put((job.job_id, index, episodes, summary, None))
+            outbox.put((job.job_id, index, episodes, summary, None))
         except Exception as exc:  # reported to the learner, which decides; the worker stays up
-            results.put((job.job_id, index, None, None, f"{type(exc).__name__}: {exc}"))
+            outbox.put((job.job_id, index, None, None, f"{type(exc).__name__}: {exc}"))
 
 
 class CollectorPool:
@@ -134,9 +161,9 @@ class CollectorPool:
         self.slot_versions = torch.full((workers + 2,), -1, dtype=torch.int64).share_memory_()
         self.version = -1
         self._ctx = mp.get_context("spawn")
-        self.results = self._ctx.Queue()
         self.procs: list = [None] * workers
         self.job_queues: list = [None] * workers
+        self.result_conns: list = [None] * workers     # the parent's read end of each worker's result pipe
         self.assigned: dict[int, TrialJob] = {}        # job id -> job, in flight
         self.owner: dict[int, int] = {}                # job id -> worker index
         self.done: dict[int, tuple] = {}               # finished, not yet consumed
@@ -149,11 +176,15 @@ class CollectorPool:
     # ----- processes ------------------------------------------------------------------------------------
     def _start(self, i: int) -> None:
         q = self._ctx.Queue()
+        reader, writer = self._ctx.Pipe(duplex=False)
         p = self._ctx.Process(target=_worker_main, name=f"meld-collector-{i}", daemon=True,
                               args=(i, self.env_id, *self._cfgs, self.episodes_per_trial, self.slots,
-                                    self.slot_versions, q, self.results, os.getpid()))
+                                    self.slot_versions, q, writer, os.getpid()))
         p.start()
-        self.procs[i], self.job_queues[i] = p, q
+        writer.close()  # the worker holds the only write end: its death reads as EOF, never as a hang
+        if self.result_conns[i] is not None:
+            self.result_conns[i].close()
+        self.procs[i], self.job_queues[i], self.result_conns[i] = p, q, reader
 
     @staticmethod
     def _stop_all(procs, job_queues, timeout: float = 10.0) -> None:
@@ -216,14 +247,14 @@ class CollectorPool:
         """Wait for one job's result (episodes, summary), restarting dead workers on the way."""
         deadline = time.monotonic() + timeout
         while job_id not in self.done:
-            try:
-                jid, _, episodes, summary, error = self.results.get(timeout=0.5)
-            except queue.Empty:
+            message = self._next_message(0.5)
+            if message is None:
                 self._check_workers()
                 if time.monotonic() > deadline:
                     raise WorkerError(f"no result for collection job {job_id} within {timeout:.0f} s; "
                                       f"workers alive: {self.alive()}")
                 continue
+            jid, _, episodes, summary, error = message
             if jid not in self.assigned:
                 continue  # a duplicate of a resubmitted job
             if error is not None:
@@ -233,6 +264,22 @@ class CollectorPool:
             self.done[jid] = (episodes, summary)
             del self.assigned[jid], self.owner[jid]
         return self.done.pop(job_id)
+
+    def _next_message(self, timeout: float) -> tuple | None:
+        """One result from whichever worker has one, or None after `timeout` s. A pipe that reads as closed
+        (its worker died, perhaps halfway through a message) is dropped; `_check_workers` replaces both."""
+        conns = [c for c in self.result_conns if c is not None]
+        if not conns:
+            time.sleep(timeout)
+            return None
+        for conn in wait_for_any(conns, timeout):
+            try:
+                return conn.recv()
+            except (EOFError, OSError):
+                i = self.result_conns.index(conn)
+                conn.close()
+                self.result_conns[i] = None
+        return None
 
     def _check_workers(self) -> None:
         for i, p in enumerate(self.procs):

@@ -33,8 +33,8 @@ import queue
 import threading
 import time
 import weakref
-from multiprocessing.connection import wait as wait_for_any
 from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_for_any
 
 import numpy as np
 import torch
@@ -101,15 +101,9 @@ def _worker_main(index: int, env_id: str, model_cfg: dict, actor_cfg: dict, epis
 
     def send_results() -> None:
         while True:
-            message = outbox.get()
             try:
-                try:
-                    result_conn.send(message)
-                except (BrokenPipeError, EOFError, OSError):
-                    raise
-                except Exception as exc:  # a result that does not pickle: say so rather than go silent
-                    result_conn.send((message[0], index, None, None, f"its result could not be sent: {exc}"))
-            except (BrokenPipeError, EOFError, OSError):
+                result_conn.send(outbox.get())
+            except OSError:
                 return  # the learner is gone; the main loop notices and exits
 
     threading.Thread(target=send_results, name="meld-collector-sender", daemon=True).start()

@@ -139,3 +139,39 @@ def test_config_checks_say_the_fix():
         ModelConfig(image_width=100)
     with pytest.raises(ConfigError, match="z1_dim"):
         ModelConfig(z1_dim=0)
+
+
+def test_the_state_preset_belief_knows_where_the_arm_is():
+    """A state-vector model trained with the `state` preset's likelihood decodes the arm's joints from its
+    belief to a fraction of their spread. With the image preset's variance (0.1) the same training leaves
+    the error equal to the spread (checked by hand): the model is not paid for knowing where the arm is,
+    and on the state rung that was 0% success (docs/meld.md, "State rung")."""
+    from meld_trainer.config import build_config
+    from meld_trainer.fast_update import ModelUpdater
+
+    preset = build_config("state").model
+    cfg = ModelConfig(encoder="mlp", obs_dim=7, action_dim=5, base_depth=8, z1_dim=8, z2_dim=32, hidden_dim=32,
+                      pixel_var=preset.pixel_var, reward_std=preset.reward_std)
+
+    def trials(B: int, g: torch.Generator):
+        """Joint positions integrating velocity actions from a random start; reward = -distance to a goal."""
+        L = 10
+        a = torch.rand(B, L - 1, 5, generator=g) * 2 - 1
+        x = (torch.randn(B, 1, 7, generator=g) * 0.3).expand(B, L, 7).clone()
+        x[..., :5] += torch.cat([torch.zeros(B, 1, 5), 0.1 * a], 1).cumsum(1)
+        r = -(x[..., :5] - torch.randn(B, 1, 5, generator=g) * 0.3).norm(dim=-1)
+        return x, a, r
+
+    torch.manual_seed(0)
+    model, g = LatentModel(cfg), torch.Generator().manual_seed(0)
+    updater = ModelUpdater(model, 2e-3, fast=False)
+    for _ in range(1200):
+        x, a, r = trials(16, g)
+        updater.step(x, a, r, r)
+    x, a, r = trials(64, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        steps = model.posterior(x, a, r, x=x)
+        z = torch.cat([model.stack(steps, "mean1"), model.stack(steps, "mean2")], -1)
+        decoded = model.decoder(z.reshape(-1, z.shape[-1])).reshape(x.shape)
+    error, spread = (decoded - x)[..., :5].pow(2).mean().sqrt(), x[..., :5].std()
+    assert error < 0.5 * spread, f"belief decodes the joints to {error:.3f} rad RMS; their spread is {spread:.3f}"

@@ -12,7 +12,7 @@ each episode's last 10, beside the same probe fit on the raw observation vector:
 ceiling for the plug and the joints (the observation holds them exactly) and knows nothing of the goal
 (the observation does not hold it; only the rewards do). Actions: uniform at half the bounds (`random`)
 or the checkpoint's actor, sampled (`policy`). On the state rung it showed that with the image preset's
-fixed observation variance (0.1) the belief placed the plug to 75 mm (median) and the joints to 330 mrad,
+fixed observation variance (0.1) the belief placed the plug to 72 mm (median) and the joints to 321 mrad,
 no better than their spread; docs/meld.md, "State rung".
 """
 from __future__ import annotations

@@ -124,8 +124,8 @@ class ModelConfig:
     pixel_var: float = 0.1
     """Fixed variance of the Gaussian observation likelihood: of each pixel (scaled to [-0.5, 0.5]) for
     'conv', of each state entry for 'mlp'. It sets how precisely the belief must hold the observation:
-    0.1 suits 24,576 pixels, but leaves a 7-D state known to a third of its range (the `state` preset
-    uses 1e-4)."""
+    0.1 suits 24,576 pixels, but lets a 7-D state of joint angles pass as known to +-0.3 rad (the `state`
+    preset uses 1e-4)."""
     reward_std: float = 0.2
     """Fixed standard deviation of the Gaussian reward likelihood."""
     reward_loss_weight: float = 10.0

@@ -13,7 +13,8 @@ ceiling for the plug and the joints (the observation holds them exactly) and kno
 (the observation does not hold it; only the rewards do). Actions: uniform at half the bounds (`random`)
 or the checkpoint's actor, sampled (`policy`). On the state rung it showed that with the image preset's
 fixed observation variance (0.1) the belief placed the plug to 72 mm (median) and the joints to 321 mrad,
-no better than their spread; docs/meld.md, "State rung".
+no better than their spread; docs/meld.md, "State rung". Last, it runs one trial per task with the actor's
+mean action and counts where they end: seated in the goal port, in another port, or nearest the goal port.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from meld_policy.checkpoint import CheckpointError, load_policy
-from meld_trainer.envs import make_env
+from meld_trainer.envs import is_sparse, make_env
 
 TARGETS = (("plug tip, mm", slice(0, 3)), ("joints, mrad", slice(3, 8)), ("goal, mm", slice(8, 11)))
 
@@ -77,6 +78,31 @@ def probe_errors(x_train, y_train, x_test, y_test, steps: int = 3000) -> torch.T
     return torch.stack([(pred[:, s] - y_test[:, s]).norm(dim=1) for _, s in TARGETS], dim=1)
 
 
+def port_outcomes(policy, env, tasks: list[int]) -> dict[str, int]:
+    """Where one trial per task ends under the actor's mean action: seated in the goal port, in another
+    port, in none; and whether the port nearest the plug (across the router's face) is the goal."""
+    u = env.unwrapped
+    out = {"trials": 0, "seated in the goal port": 0, "seated in another port": 0, "nearest port is the goal": 0}
+    for task in tasks:
+        obs, _ = env.reset(seed=task, options={"task": task})
+        belief = policy.filter.step(None, obs, 0.0, None, is_first=True)
+        done = False
+        while not done:
+            a = policy.actor.act(belief.features[:1], deterministic=True)[0].astype(np.float32)
+            obs, r, terminated, truncated, info = env.step(a)
+            belief = policy.filter.step(belief, obs, r, a, is_first=False)
+            done = terminated or truncated
+        tip, _ = u.sim.plug_pose()
+        t = u.task
+        lateral = [np.linalg.norm((tip - u.sim.router.port_frame(p, t.translation, t.rotation)[0])[:2])
+                   for p in range(u.sim.router.num_ports)]
+        out["trials"] += 1
+        out["seated in the goal port"] += int(info["seated_port"] == t.port)
+        out["seated in another port"] += int(info["seated_port"] >= 0 and info["seated_port"] != t.port)
+        out["nearest port is the goal"] += int(int(np.argmin(lateral)) == t.port)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -108,6 +134,11 @@ def main() -> int:
     for name, err in rows:
         cells = [f"{err[:, j].median():.1f} ({err[last, j].median():.1f})" for j in range(len(TARGETS))]
         print(f"  {name:22s}" + "".join(f"{c:>26s}" for c in cells))
+    ports = port_outcomes(policy, env, list(u.heldout_task_ids) + list(u.train_task_ids))
+    n = ports.pop("trials")
+    first = " (first episodes: a sparse trial's second is not run)" if is_sparse(policy.env_id) else ""
+    print(f"where one trial per task ends{first} ({n} tasks, held-out and training, the actor's mean action): "
+          + ", ".join(f"{k} {v}/{n}" for k, v in ports.items()))
     env.close()
     return 0
 

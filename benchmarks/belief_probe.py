@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from meld_policy.checkpoint import CheckpointError, load_policy
+from meld_trainer.collect import TrialJob, run_trial
 from meld_trainer.envs import is_sparse, make_env
 
 TARGETS = (("plug tip, mm", slice(0, 3)), ("joints, mrad", slice(3, 8)), ("goal, mm", slice(8, 11)))
@@ -79,26 +80,20 @@ def probe_errors(x_train, y_train, x_test, y_test, steps: int = 3000) -> torch.T
 
 
 def port_outcomes(policy, env, tasks: list[int]) -> dict[str, int]:
-    """Where one trial per task ends under the actor's mean action: seated in the goal port, in another
-    port, in none; and whether the port nearest the plug (across the router's face) is the goal."""
+    """Where one trial per task (meld-eval's trial: `collect.run_trial`, the actor's mean action) ends:
+    seated in the goal port, in another port; and whether the port nearest the plug across the router's
+    face is the goal."""
     u = env.unwrapped
     out = {"trials": 0, "seated in the goal port": 0, "seated in another port": 0, "nearest port is the goal": 0}
     for task in tasks:
-        obs, _ = env.reset(seed=task, options={"task": task})
-        belief = policy.filter.step(None, obs, 0.0, None, is_first=True)
-        done = False
-        while not done:
-            a = policy.actor.act(belief.features[:1], deterministic=True)[0].astype(np.float32)
-            obs, r, terminated, truncated, info = env.step(a)
-            belief = policy.filter.step(belief, obs, r, a, is_first=False)
-            done = terminated or truncated
-        tip, _ = u.sim.plug_pose()
-        t = u.task
+        run_trial(env, policy.filter, policy.actor, 2 if is_sparse(policy.env_id) else 1,
+                  TrialJob(task, mode="policy", seed=task, deterministic=True))
+        seated, (tip, _), t = u.sim.score().seated_port, u.sim.plug_pose(), u.task
         lateral = [np.linalg.norm((tip - u.sim.router.port_frame(p, t.translation, t.rotation)[0])[:2])
                    for p in range(u.sim.router.num_ports)]
         out["trials"] += 1
-        out["seated in the goal port"] += int(info["seated_port"] == t.port)
-        out["seated in another port"] += int(info["seated_port"] >= 0 and info["seated_port"] != t.port)
+        out["seated in the goal port"] += int(seated == t.port)
+        out["seated in another port"] += int(seated >= 0 and seated != t.port)
         out["nearest port is the goal"] += int(int(np.argmin(lateral)) == t.port)
     return out
 
@@ -136,8 +131,7 @@ def main() -> int:
         print(f"  {name:22s}" + "".join(f"{c:>26s}" for c in cells))
     ports = port_outcomes(policy, env, list(u.heldout_task_ids) + list(u.train_task_ids))
     n = ports.pop("trials")
-    first = " (first episodes: a sparse trial's second is not run)" if is_sparse(policy.env_id) else ""
-    print(f"where one trial per task ends{first} ({n} tasks, held-out and training, the actor's mean action): "
+    print(f"where one trial per task ends ({n} tasks, held-out and training, the actor's mean action): "
           + ", ".join(f"{k} {v}/{n}" for k, v in ports.items()))
     env.close()
     return 0

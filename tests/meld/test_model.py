@@ -91,6 +91,30 @@ def test_reward_target_is_separate_from_reward_input():
     assert s1["model/log_pr"] > s2["model/log_pr"] + 1.0
 
 
+def test_reward_input_scale_is_the_same_model_as_scaled_rewards():
+    """`reward_input_scale` multiplies what the posterior reads and nothing else: a model fed r with scale
+    10 filters exactly as the same weights fed 10 r with scale 1, and reconstructs the unscaled r."""
+    cfg = tiny(reward_input_scale=10.0)
+    torch.manual_seed(5)
+    scaled = LatentModel(cfg).eval()
+    plain = LatentModel(tiny()).eval()
+    plain.load_state_dict(scaled.state_dict())
+    images, actions, rewards = random_trial(cfg, seed=6)
+    eps1, eps2 = torch.randn(3, 9, cfg.z1_dim), torch.randn(3, 9, cfg.z2_dim)
+    with torch.no_grad():
+        a = torch.stack([s.features() for s in scaled.posterior(images, actions, rewards, eps1, eps2)], 1)
+        b = torch.stack([s.features() for s in plain.posterior(images, actions, 10.0 * rewards, eps1, eps2)], 1)
+        torch.testing.assert_close(a, b)
+        belief = BeliefFilter(scaled).step(None, images[:, 0].numpy(), rewards[:, 0], None, is_first=True,
+                                           eps1=eps1[:, 0], eps2=eps2[:, 0])
+        torch.testing.assert_close(belief.features, a[:, 0], rtol=1e-5, atol=1e-5)
+        torch.manual_seed(0)
+        _, s1 = scaled.loss(images, actions, rewards, rewards)
+        torch.manual_seed(0)
+        _, s2 = plain.loss(images, actions, 10.0 * rewards, rewards)
+    torch.testing.assert_close(s1["model/reward_mse"], s2["model/reward_mse"])
+
+
 def test_filter_step_equals_batch_posterior():
     """The online filter, one frame at a time across a 2-episode trial, equals batch inference to 1e-5."""
     cfg = tiny()
@@ -139,6 +163,8 @@ def test_config_checks_say_the_fix():
         ModelConfig(image_width=100)
     with pytest.raises(ConfigError, match="z1_dim"):
         ModelConfig(z1_dim=0)
+    with pytest.raises(ConfigError, match="reward_input_scale"):
+        ModelConfig(reward_input_scale=0.0)
 
 
 def test_the_state_preset_belief_knows_where_the_arm_is():

@@ -121,6 +121,10 @@ class ModelConfig:
     """True: the z1 posterior sees the reward (MELD). False: it does not (the SLAC baseline)."""
     reward_tile: int = 32
     """How many times the scalar reward is tiled before it is concatenated to the image feature."""
+    reward_input_scale: float = 1.0
+    """Factor on the reward where it enters the z1 posterior (not on the reconstructed reward). The
+    paper feeds it as it is; the shaped reward (metres and radians, about -0.1 near the router) then
+    tells neighbouring ports apart by ~0.02, small beside the encoder's features of order one."""
     pixel_var: float = 0.1
     """Fixed variance of the Gaussian observation likelihood: of each pixel (scaled to [-0.5, 0.5]) for
     'conv', of each state entry for 'mlp'. It sets how precisely the belief must hold the observation:
@@ -141,6 +145,8 @@ class ModelConfig:
             _check(int(getattr(self, name)) >= 1, f"model.{name}={getattr(self, name)}: must be a positive integer")
         for name in ("pixel_var", "reward_std"):
             _check(float(getattr(self, name)) > 0, f"model.{name}={getattr(self, name)}: must be > 0")
+        _check(math.isfinite(self.reward_input_scale) and self.reward_input_scale > 0,
+               f"model.reward_input_scale={self.reward_input_scale}: must be a positive number")
         _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
 
     @property

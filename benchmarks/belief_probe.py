@@ -115,6 +115,20 @@ def port_outcomes(policy, env, tasks: list[int]) -> dict[str, int]:
     return out
 
 
+def load_state_policy(path: str, prog: str):
+    """The checkpoint's policy if it is a state-rung one; else None, after saying why on stderr."""
+    try:
+        policy = load_policy(path)
+    except CheckpointError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return None
+    if policy.model_config.encoder != "mlp" or not policy.env_id.startswith("WidowXInsertState"):
+        print(f"{prog}: {path} is not a state-rung checkpoint ({policy.env_id}); the probe reads the simulator's "
+              "state and is meant for WidowXInsertState-v0 and WidowXInsertStateSparse-v0.", file=sys.stderr)
+        return None
+    return policy
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
@@ -122,14 +136,8 @@ def main() -> int:
     p.add_argument("--actions", choices=("random", "policy"), default="random")
     args = p.parse_args()
     torch.set_num_threads(1)
-    try:
-        policy = load_policy(args.checkpoint)
-    except CheckpointError as e:
-        print(f"belief_probe: {e}", file=sys.stderr)
-        return 2
-    if policy.model_config.encoder != "mlp":
-        print(f"belief_probe: {args.checkpoint} is an image checkpoint ({policy.env_id}); the probe reads the "
-              "simulator's state and is meant for the state rung (WidowXInsertState*-v0).", file=sys.stderr)
+    policy = load_state_policy(args.checkpoint, "belief_probe")
+    if policy is None:
         return 2
     env = make_env(policy.env_id)
     u = env.unwrapped

@@ -1,0 +1,124 @@
+"""Does a state-rung belief read the goal port from the rewards, and does it hold on to it?
+
+Usage:
+  .venv/bin/python benchmarks/port_probe.py RUN/checkpoints/latest.pt [--repeats 2]
+
+The policy's own episodes confound the port with where the policy goes and, on training tasks, with
+the rig pose (each of the 20 training poses has one port). Here the path does not depend on the goal:
+for every task's rig pose (training and held-out) and each of the four goal ports, a scripted inserter
+heads for a port drawn at random, with action noise, and the checkpoint's model filters the episode
+with the rewards of the goal port. Two figures:
+
+- the belief's predicted (shaped) reward at steps 10-40 against the true one (RMSE), beside the
+  port-blind predictor, the four ports' mean reward at the plug's true pose; split by whether the goal
+  is the task's own port, and by training or held-out pose. Equal rows mean the belief reads the reward
+  rather than recalling each training pose's port;
+- whether the belief holds the goal port: a classifier from the belief features at steps 25-40 to the
+  goal port, fit on three quarters of the rig poses and scored on the rest (chance 25%), beside the
+  same classifier on the raw observation (which does not hold the port) and on the last five
+  observations with their rewards.
+
+On the state rung (docs/meld.md, "sixth run") a model with the reward's std at 0.003 read the reward to
+0.004 (port-blind 0.011) and still held the port no better than chance.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from belief_probe import load_state_policy, port_blind_reward  # benchmarks/ is the script's folder
+from meld_trainer.envs import make_env
+from widowx_bringup.sim.scripted import ScriptedInserter
+
+NOISE = 0.15  # action noise, a fraction of the bounds: the paths vary without leaving the router
+
+
+def episodes(policy, env, repeats: int, seed: int = 0):
+    """Per step from 10 on: (belief features, obs, last 5 obs+rewards, goal port, rig pose id, split,
+    own port?, reward, predicted reward, port-blind reward)."""
+    u = env.unwrapped
+    rng = np.random.default_rng(seed)
+    high, low = env.action_space.high, env.action_space.low
+    rows = []
+    for task in u.tasks:
+        for goal in range(u.sim.router.num_ports):
+            for _ in range(repeats):
+                obs, _ = env.reset(seed=int(rng.integers(1 << 30)), options={"task": replace(task, port=goal)})
+                inserter = ScriptedInserter(u, port=int(rng.integers(u.sim.router.num_ports)))
+                belief = policy.filter.step(None, obs, 0.0, None, is_first=True)
+                history, t, done = [], 0, False
+                while not done:
+                    a = np.clip(inserter.act() + rng.normal(0.0, NOISE, high.shape) * high, low, high).astype(np.float32)
+                    obs, r, terminated, truncated, info = env.step(a)
+                    belief = policy.filter.step(belief, obs, r, a, is_first=False)
+                    history.append(np.r_[obs, 10.0 * info["shaped_reward"]])
+                    if t >= 10:
+                        blind = port_blind_reward(u)
+                        with torch.no_grad():
+                            predicted = float(policy.filter.predicted_reward(belief)[0])
+                        rows.append((belief.features[0].numpy(), np.asarray(obs, np.float32), np.concatenate(history[-5:]),
+                                     goal, task.task_id, task.split, goal == task.port, t,
+                                     info["shaped_reward"], predicted, blind))
+                    t, done = t + 1, terminated or truncated
+    return rows
+
+
+def classifier_accuracy(x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: int = 4) -> float:
+    """Accuracy of an MLP classifier on rig poses it was not fit on (poses split by id modulo `folds`)."""
+    scores = []
+    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y)
+    for fold in range(folds):
+        test = torch.tensor(group % folds == fold)
+        mu, sd = xt[~test].mean(0), xt[~test].std(0) + 1e-6
+        xn = (xt - mu) / sd
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 128), torch.nn.ReLU(), torch.nn.Linear(128, int(y.max()) + 1))
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        train_idx = torch.nonzero(~test).squeeze(1)
+        for _ in range(1500):
+            idx = train_idx[torch.randint(len(train_idx), (256,))]
+            loss = torch.nn.functional.cross_entropy(net(xn[idx]), yt[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            scores.append((net(xn[test]).argmax(1) == yt[test]).float().mean().item())
+    return float(np.mean(scores))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint")
+    p.add_argument("--repeats", type=int, default=2, help="episodes per rig pose and goal port")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    policy = load_state_policy(args.checkpoint, "port_probe")
+    if policy is None:
+        return 2
+    env = make_env(policy.env_id)
+    rows = episodes(policy, env, args.repeats)
+    env.close()
+    split, own, t = (np.array([r[i] for r in rows]) for i in (5, 6, 7))
+    reward, predicted, blind = (np.array([r[i] for r in rows]) for i in (8, 9, 10))
+    rmse = lambda m, x: float(np.sqrt(np.mean((x[m] - reward[m]) ** 2)))  # noqa: E731
+    print(f"{args.checkpoint}: {policy.env_id}, scripted approaches to random ports, {len(rows)} steps")
+    print("  reward RMSE at steps 10-40            belief   port-blind")
+    for s in ("train", "heldout"):
+        for is_own, label in ((True, "goal = the task's port"), (False, "goal = another port")):
+            m = (split == s) & (own == is_own)
+            print(f"  {s:8s} {label:26s}  {rmse(m, predicted):.4f}   {rmse(m, blind):.4f}")
+    late = t >= 25
+    pick = lambda i: np.array([r[i] for r, keep in zip(rows, late) if keep])  # noqa: E731
+    goal, pose = pick(3), pick(4)
+    print("  goal port from steps 25-40, on rig poses the classifier was not fit on (chance 25%): "
+          f"belief {classifier_accuracy(pick(0), goal, pose):.0%}, raw observation "
+          f"{classifier_accuracy(pick(1), goal, pose):.0%}, last 5 observations and rewards "
+          f"{classifier_accuracy(pick(2), goal, pose):.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

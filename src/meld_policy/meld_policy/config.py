@@ -124,7 +124,8 @@ class ModelConfig:
     reward_input_scale: float = 1.0
     """Factor on the reward where it enters the z1 posterior (not on the reconstructed reward). The
     paper feeds it as it is; the shaped reward (metres and radians, about -0.1 near the router) then
-    tells neighbouring ports apart by ~0.02, small beside the encoder's features of order one."""
+    tells neighbouring ports apart by ~0.01, small beside the encoder's features of order one. On the
+    state rung 10 read the reward barely finer and did not raise success (docs/meld.md, sixth run)."""
     pixel_var: float = 0.1
     """Fixed variance of the Gaussian observation likelihood: of each pixel (scaled to [-0.5, 0.5]) for
     'conv', of each state entry for 'mlp'. It sets how precisely the belief must hold the observation:

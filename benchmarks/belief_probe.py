@@ -155,10 +155,10 @@ def main() -> int:
         cells = [f"{err[:, j].median():.1f} ({err[last, j].median():.1f})" for j in range(len(TARGETS))]
         print(f"  {name:22s}" + "".join(f"{c:>26s}" for c in cells))
     rw = test[4]
-    rmse = lambda x: float(np.sqrt(np.mean((x - rw[:, 0]) ** 2)))  # noqa: E731
-    print(f"  shaped reward on the held-out episodes: RMSE of the belief's predicted reward {rmse(rw[:, 1]):.4f} "
-          f"(its last 10 steps {float(np.sqrt(np.mean((rw[last.numpy(), 1] - rw[last.numpy(), 0]) ** 2))):.4f}); "
-          f"port-blind (the ports' mean at the plug's true pose) {rmse(rw[:, 2]):.4f}. Above port-blind, the "
+    rmse = lambda col, rows=slice(None): float(np.sqrt(np.mean((rw[rows, col] - rw[rows, 0]) ** 2)))  # noqa: E731
+    print(f"  shaped reward on the held-out episodes: RMSE of the belief's predicted reward {rmse(1):.4f} "
+          f"(its last 10 steps {rmse(1, last.numpy()):.4f}); "
+          f"port-blind (the ports' mean at the plug's true pose) {rmse(2):.4f}. Above port-blind, the "
           "belief cannot tell the ports apart even with r_t in hand; below it, it reads rewards finer than the "
           "ports differ (needed for task inference, not proof of it: the belief has seen r_t)")
     ports = port_outcomes(policy, env, list(u.heldout_task_ids) + list(u.train_task_ids))

@@ -36,13 +36,17 @@ from widowx_bringup.sim.scripted import ScriptedInserter
 NOISE = 0.15  # action noise, a fraction of the bounds: the paths vary without leaving the router
 
 
-def episodes(policy, env, repeats: int, seed: int = 0):
-    """Per step from 10 on: (belief features, obs, last 5 obs+rewards, goal port, rig pose id, split,
-    own port?, reward, predicted reward, port-blind reward)."""
+COLUMNS = ("belief", "obs", "history", "goal", "pose", "split", "own_port", "t", "reward", "predicted", "blind")
+
+
+def episodes(policy, env, repeats: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """One row per step from step 10 on, as columns: belief features, observation, the last 5
+    observations with their rewards, goal port, rig pose (task id), split, whether the goal is the task's
+    own port, step, shaped reward, the belief's predicted reward, the port-blind reward."""
     u = env.unwrapped
     rng = np.random.default_rng(seed)
     high, low = env.action_space.high, env.action_space.low
-    rows = []
+    rows: dict[str, list] = {c: [] for c in COLUMNS}
     for task in u.tasks:
         for goal in range(u.sim.router.num_ports):
             for _ in range(repeats):
@@ -56,14 +60,15 @@ def episodes(policy, env, repeats: int, seed: int = 0):
                     belief = policy.filter.step(belief, obs, r, a, is_first=False)
                     history.append(np.r_[obs, 10.0 * info["shaped_reward"]])
                     if t >= 10:
-                        blind = port_blind_reward(u)
                         with torch.no_grad():
                             predicted = float(policy.filter.predicted_reward(belief)[0])
-                        rows.append((belief.features[0].numpy(), np.asarray(obs, np.float32), np.concatenate(history[-5:]),
-                                     goal, task.task_id, task.split, goal == task.port, t,
-                                     info["shaped_reward"], predicted, blind))
+                        row = (belief.features[0].numpy(), np.asarray(obs, np.float32), np.concatenate(history[-5:]),
+                               goal, task.task_id, task.split, goal == task.port, t,
+                               info["shaped_reward"], predicted, port_blind_reward(u))
+                        for c, v in zip(COLUMNS, row):
+                            rows[c].append(v)
                     t, done = t + 1, terminated or truncated
-    return rows
+    return {c: np.array(v) for c, v in rows.items()}
 
 
 def classifier_accuracy(x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: int = 4) -> float:
@@ -100,24 +105,20 @@ def main() -> int:
     if policy is None:
         return 2
     env = make_env(policy.env_id)
-    rows = episodes(policy, env, args.repeats)
+    d = episodes(policy, env, args.repeats)
     env.close()
-    split, own, t = (np.array([r[i] for r in rows]) for i in (5, 6, 7))
-    reward, predicted, blind = (np.array([r[i] for r in rows]) for i in (8, 9, 10))
-    rmse = lambda m, x: float(np.sqrt(np.mean((x[m] - reward[m]) ** 2)))  # noqa: E731
-    print(f"{args.checkpoint}: {policy.env_id}, scripted approaches to random ports, {len(rows)} steps")
+    rmse = lambda m, x: float(np.sqrt(np.mean((d[x][m] - d["reward"][m]) ** 2)))  # noqa: E731
+    print(f"{args.checkpoint}: {policy.env_id}, scripted approaches to random ports, {len(d['t'])} steps")
     print("  reward RMSE at steps 10-40            belief   port-blind")
     for s in ("train", "heldout"):
         for is_own, label in ((True, "goal = the task's port"), (False, "goal = another port")):
-            m = (split == s) & (own == is_own)
-            print(f"  {s:8s} {label:26s}  {rmse(m, predicted):.4f}   {rmse(m, blind):.4f}")
-    late = t >= 25
-    pick = lambda i: np.array([r[i] for r, keep in zip(rows, late) if keep])  # noqa: E731
-    goal, pose = pick(3), pick(4)
+            m = (d["split"] == s) & (d["own_port"] == is_own)
+            print(f"  {s:8s} {label:26s}  {rmse(m, 'predicted'):.4f}   {rmse(m, 'blind'):.4f}")
+    late = d["t"] >= 25
+    acc = lambda c: classifier_accuracy(d[c][late], d["goal"][late], d["pose"][late])  # noqa: E731
     print("  goal port from steps 25-40, on rig poses the classifier was not fit on (chance 25%): "
-          f"belief {classifier_accuracy(pick(0), goal, pose):.0%}, raw observation "
-          f"{classifier_accuracy(pick(1), goal, pose):.0%}, last 5 observations and rewards "
-          f"{classifier_accuracy(pick(2), goal, pose):.0%}")
+          f"belief {acc('belief'):.0%}, raw observation {acc('obs'):.0%}, last 5 observations and rewards "
+          f"{acc('history'):.0%}")
     return 0
 
 

@@ -144,10 +144,9 @@ class ModelConfig:
         _check(int(self.obs_dim) >= 0, f"model.obs_dim={self.obs_dim}: must be >= 0")
         for name in ("action_dim", "base_depth", "z1_dim", "z2_dim", "hidden_dim", "hidden_layers", "reward_tile"):
             _check(int(getattr(self, name)) >= 1, f"model.{name}={getattr(self, name)}: must be a positive integer")
-        for name in ("pixel_var", "reward_std"):
-            _check(float(getattr(self, name)) > 0, f"model.{name}={getattr(self, name)}: must be > 0")
-        _check(math.isfinite(self.reward_input_scale) and self.reward_input_scale > 0,
-               f"model.reward_input_scale={self.reward_input_scale}: must be a positive number")
+        for name in ("pixel_var", "reward_std", "reward_input_scale"):
+            v = float(getattr(self, name))
+            _check(math.isfinite(v) and v > 0, f"model.{name}={getattr(self, name)}: must be a positive number")
         _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
 
     @property

@@ -109,7 +109,7 @@ class LatentModel(nn.Module):
         """[e_t, r_t tiled]: what the z1 posterior sees of frame t (without r_t for the SLAC switch)."""
         if not self.cfg.reward_input:
             return e_t
-        r_t = r_t * self.cfg.reward_input_scale if self.cfg.reward_input_scale != 1.0 else r_t
+        r_t = r_t * self.cfg.reward_input_scale
         return torch.cat([e_t, r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile)], dim=-1)
 
     # ----- one step -----------------------------------------------------------------------------

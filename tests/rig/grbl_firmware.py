@@ -58,8 +58,11 @@ class FirmwareBoard:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout: float = 60.0) -> "FirmwareBoard":
-        """Power up and wait for the power-up banner (then the port is free for a client)."""
+    def start(self, timeout: float = 60.0, read_banner: bool = True) -> "FirmwareBoard":
+        """Power up and wait for the link, then for the power-up banner (then the port is free for
+        a client). ``read_banner=False`` when a client is already polling the link (a node that
+        reconnects): two readers on one pseudo-terminal split its bytes between them, so the
+        banner could reach either; the client's own handshake then shows the board is up."""
         assert not self.running, "one simulator per board"
         self._log = open(self.folder / "serve.log", "ab")
         self.proc = subprocess.Popen([str(GRBL_SIM / "serve.sh"), str(self.exe), str(self.link), str(self.state_dir)],
@@ -70,7 +73,8 @@ class FirmwareBoard:
                 raise RuntimeError(f"serve.sh exited {self.proc.returncode}: {self.log_tail()}")
             assert time.monotonic() < deadline, f"no pseudo-terminal link within {timeout} s: {self.log_tail()}"
             time.sleep(0.02)
-        self.wait_banner(deadline)
+        if read_banner:
+            self.wait_banner(deadline)
         return self
 
     def wait_banner(self, deadline: float) -> None:

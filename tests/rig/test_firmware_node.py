@@ -74,7 +74,7 @@ def test_node_home_goto_stop_and_replug(ros, firmware, firmware_settings_file):
         firmware.unplug()
         spin_until(ros, lambda: got["state"][-1:] == ["disconnected"], 30.0, "state 'disconnected'")
         got["state"].clear()
-        firmware.start()
+        firmware.start(read_banner=False)                   # the node is polling the link: it reads the banner
         spin_until(ros, lambda: got["state"][-1:] == ["alarm"], 60.0, "state 'alarm' after the replug")
         refused_without_moving(0)
         result = call(home, "home")

@@ -9,8 +9,9 @@ for every task's rig pose (training and held-out) and each of the four goal port
 heads for a port drawn at random, with action noise, and the checkpoint's model filters the episode
 with the rewards of the goal port. Two figures:
 
-- the belief's predicted (shaped) reward at steps 10-40 against the true one (RMSE), beside the
-  port-blind predictor, the four ports' mean reward at the plug's true pose; split by whether the goal
+- the belief's predicted (shaped) reward at steps 10-40 against the true one (RMSE), given r_t and from
+  memory (without r_t: `reward_from_memory`; below port-blind only if the belief holds the port), beside
+  the port-blind predictor, the four ports' mean reward at the plug's true pose; split by whether the goal
   is the task's own port, and by training or held-out pose. Equal rows mean the belief reads the reward
   rather than recalling each training pose's port;
 - whether the belief holds the goal port: a classifier from the belief features at steps 25-40 to the
@@ -36,13 +37,33 @@ from widowx_bringup.sim.scripted import ScriptedInserter
 NOISE = 0.15  # action noise, a fraction of the bounds: the paths vary without leaving the router
 
 
-COLUMNS = ("belief", "obs", "history", "goal", "pose", "split", "own_port", "t", "reward", "predicted", "blind")
+COLUMNS = ("belief", "obs", "history", "goal", "pose", "split", "own_port", "t", "reward", "predicted", "memory",
+           "blind")
+
+
+@torch.no_grad()
+def reward_from_memory(model, previous, obs: np.ndarray, action: np.ndarray) -> float:
+    """The reward at step t as the belief predicts it without r_t: what it carried from earlier steps.
+
+    A model trained with `reward_input_dropout` has learnt to take a withheld reward (flag 0), so it
+    filters x_t without r_t; any other model reads a 0 there as a reward, so its one-step prior
+    (z1_t from z2_{t-1}, a_{t-1}) stands in. Means, not samples."""
+    a = torch.as_tensor(action, dtype=torch.float32).reshape(1, -1)
+    if model.cfg.reward_input_dropout > 0:
+        e = model.encode(torch.as_tensor(obs, dtype=model.obs_dtype).reshape(1, -1))
+        h = model.evidence(e, torch.zeros(1), present=torch.zeros(1))
+        mean1, _ = model.z1_posterior(h, previous.z2, a)
+    else:
+        mean1, _ = model.z1_prior(previous.z2, a)
+    mean2, _ = model.z2_next(mean1, previous.z2, a)
+    return float(model.predict_reward(mean1, mean2)[0])
 
 
 def episodes(policy, env, repeats: int, seed: int = 0) -> dict[str, np.ndarray]:
     """One row per step from step 10 on, as columns: belief features, observation, the last 5
     observations with their rewards, goal port, rig pose (task id), split, whether the goal is the task's
-    own port, step, shaped reward, the belief's predicted reward, the port-blind reward."""
+    own port, step, shaped reward, the belief's predicted reward with r_t and without it (from memory),
+    the port-blind reward."""
     u = env.unwrapped
     rng = np.random.default_rng(seed)
     high, low = env.action_space.high, env.action_space.low
@@ -57,6 +78,7 @@ def episodes(policy, env, repeats: int, seed: int = 0) -> dict[str, np.ndarray]:
                 while not done:
                     a = np.clip(inserter.act() + rng.normal(0.0, NOISE, high.shape) * high, low, high).astype(np.float32)
                     obs, r, terminated, truncated, info = env.step(a)
+                    memory = reward_from_memory(policy.filter.model, belief, obs, a) if t >= 10 else 0.0
                     belief = policy.filter.step(belief, obs, r, a, is_first=False)
                     history.append(np.r_[obs, 10.0 * info["shaped_reward"]])
                     if t >= 10:
@@ -64,7 +86,7 @@ def episodes(policy, env, repeats: int, seed: int = 0) -> dict[str, np.ndarray]:
                             predicted = float(policy.filter.predicted_reward(belief)[0])
                         row = (belief.features[0].numpy(), np.asarray(obs, np.float32), np.concatenate(history[-5:]),
                                goal, task.task_id, task.split, goal == task.port, t,
-                               info["shaped_reward"], predicted, port_blind_reward(u))
+                               info["shaped_reward"], predicted, memory, port_blind_reward(u))
                         for c, v in zip(COLUMNS, row):
                             rows[c].append(v)
                     t, done = t + 1, terminated or truncated
@@ -109,11 +131,13 @@ def main() -> int:
     env.close()
     rmse = lambda m, x: float(np.sqrt(np.mean((d[x][m] - d["reward"][m]) ** 2)))  # noqa: E731
     print(f"{args.checkpoint}: {policy.env_id}, scripted approaches to random ports, {len(d['t'])} steps")
-    print("  reward RMSE at steps 10-40            belief   port-blind")
+    memory = "r_t withheld" if policy.filter.model.cfg.reward_input_dropout > 0 else "one-step prior"
+    print(f"  reward RMSE at steps 10-40            belief   from memory ({memory})   port-blind")
     for s in ("train", "heldout"):
         for is_own, label in ((True, "goal = the task's port"), (False, "goal = another port")):
             m = (d["split"] == s) & (d["own_port"] == is_own)
-            print(f"  {s:8s} {label:26s}  {rmse(m, 'predicted'):.4f}   {rmse(m, 'blind'):.4f}")
+            print(f"  {s:8s} {label:26s}  {rmse(m, 'predicted'):.4f}   {rmse(m, 'memory'):.4f}"
+                  f"{' ' * (len(memory) + 8)}{rmse(m, 'blind'):.4f}")
     late = d["t"] >= 25
     acc = lambda c: classifier_accuracy(d[c][late], d["goal"][late], d["pose"][late])  # noqa: E731
     print("  goal port from steps 25-40, on rig poses the classifier was not fit on (chance 25%): "

@@ -115,6 +115,40 @@ def test_reward_input_scale_is_the_same_model_as_scaled_rewards():
     torch.testing.assert_close(s1["model/reward_mse"], s2["model/reward_mse"])
 
 
+def test_reward_input_dropout_withholds_rewards_in_training_only():
+    """With `reward_input_dropout` the training loss hides some rewards from the posterior, so the model
+    must predict them from what the belief carried: a withheld r_t changes nothing the posterior sees,
+    the loss's reward gradient reaches only the rewards it was given (about 1 - p of them), and the
+    online filter, which always has the reward, equals the batch posterior with every reward present."""
+    cfg = tiny(reward_input_dropout=0.5)
+    torch.manual_seed(7)
+    m = LatentModel(cfg).eval()
+    images, actions, rewards = random_trial(cfg, B=4, L=9, seed=8)
+    eps1, eps2 = torch.randn(4, 9, cfg.z1_dim), torch.randn(4, 9, cfg.z2_dim)
+    hidden = torch.ones(4, 9)
+    hidden[:, 3] = 0.0
+    other = rewards.clone()
+    other[:, 3] += 5.0
+    with torch.no_grad():
+        a = torch.stack([s.features() for s in m.posterior(images, actions, rewards, eps1, eps2, present=hidden)], 1)
+        b = torch.stack([s.features() for s in m.posterior(images, actions, other, eps1, eps2, present=hidden)], 1)
+        torch.testing.assert_close(a, b)
+        full = torch.stack([s.features() for s in m.posterior(images, actions, rewards, eps1, eps2)], 1)
+        seen = torch.stack([s.features() for s in m.posterior(images, actions, other, eps1, eps2)], 1)
+        assert not torch.allclose(full[:, 3:], seen[:, 3:]), "a reward the posterior is given must count"
+        belief = BeliefFilter(m).step(None, images[:, 0].numpy(), rewards[:, 0], None, is_first=True,
+                                      eps1=eps1[:, 0], eps2=eps2[:, 0])
+        torch.testing.assert_close(belief.features, full[:, 0], rtol=1e-5, atol=1e-5)
+    r_in = rewards.clone().requires_grad_(True)
+    torch.manual_seed(9)
+    loss, _ = m.loss(images, actions, r_in, rewards)
+    loss.backward()
+    given = (r_in.grad != 0).float().mean().item()
+    assert 0.3 < given < 0.7, f"{given:.0%} of rewards reached the posterior with dropout 0.5"
+    assert (LatentModel(tiny()).evidence(torch.zeros(2, 5), torch.zeros(2)).shape[-1]
+            == m.evidence(torch.zeros(2, 5), torch.zeros(2)).shape[-1] - 1), "the presence flag is one channel"
+
+
 def test_filter_step_equals_batch_posterior():
     """The online filter, one frame at a time across a 2-episode trial, equals batch inference to 1e-5."""
     cfg = tiny()
@@ -165,6 +199,10 @@ def test_config_checks_say_the_fix():
         ModelConfig(z1_dim=0)
     with pytest.raises(ConfigError, match="reward_input_scale"):
         ModelConfig(reward_input_scale=0.0)
+    with pytest.raises(ConfigError, match="reward_input_dropout"):
+        ModelConfig(reward_input_dropout=1.0)
+    with pytest.raises(ConfigError, match="reward_input=true"):
+        ModelConfig(reward_input=False, reward_input_dropout=0.5)
 
 
 def test_the_state_preset_belief_knows_where_the_arm_is():

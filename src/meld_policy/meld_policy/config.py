@@ -126,6 +126,12 @@ class ModelConfig:
     paper feeds it as it is; the shaped reward (metres and radians, about -0.1 near the router) then
     tells neighbouring ports apart by ~0.01, small beside the encoder's features of order one. On the
     state rung 10 read the reward barely finer and did not raise success (docs/meld.md, sixth run)."""
+    reward_input_dropout: float = 0.0
+    """Probability, per frame of a model update, that r_t is withheld from the z1 posterior (it then sees
+    0 and a presence flag 0; the flag is an extra input channel when this is above 0). The reward is
+    still reconstructed, so on those frames the model must predict it from what the belief carried
+    over: the pressure to remember the task that the posterior, handed r_t at every step, otherwise
+    lacks. The filter and the belief features always see the reward. 0 is the paper's model."""
     pixel_var: float = 0.1
     """Fixed variance of the Gaussian observation likelihood: of each pixel (scaled to [-0.5, 0.5]) for
     'conv', of each state entry for 'mlp'. It sets how precisely the belief must hold the observation:
@@ -147,6 +153,10 @@ class ModelConfig:
         for name in ("pixel_var", "reward_std", "reward_input_scale"):
             v = float(getattr(self, name))
             _check(math.isfinite(v) and v > 0, f"model.{name}={getattr(self, name)}: must be a positive number")
+        p = float(self.reward_input_dropout)
+        _check(0.0 <= p < 1.0, f"model.reward_input_dropout={self.reward_input_dropout}: must be in [0, 1)")
+        _check(p == 0.0 or self.reward_input, "model.reward_input_dropout needs model.reward_input=true "
+               "(the SLAC switch gives the posterior no reward to withhold)")
         _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
 
     @property

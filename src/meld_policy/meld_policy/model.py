@@ -61,7 +61,7 @@ class LatentModel(nn.Module):
         conv = c.encoder == "conv"
         self.encoder = ConvEncoder(c.base_depth, c.image_width) if conv else MLPEncoder(c.obs_dim, c.base_depth)
         fdim = self.encoder.feature_dim
-        rdim = c.reward_tile if c.reward_input else 0
+        rdim = (c.reward_tile + (1 if c.reward_input_dropout > 0 else 0)) if c.reward_input else 0
         h, n = c.hidden_dim, c.hidden_layers
         self.z1_posterior_first = GaussianMLP(fdim + rdim, c.z1_dim, h, n)                   # q(z1_0 | e_0, r_0)
         self.z1_posterior = GaussianMLP(fdim + rdim + c.z2_dim + c.action_dim, c.z1_dim, h, n)  # q(z1_t | e_t, r_t, z2_{t-1}, a_{t-1})
@@ -105,12 +105,22 @@ class LatentModel(nn.Module):
                 if isinstance(act, nn.LeakyReLU):
                     act.inplace = fast
 
-    def evidence(self, e_t: torch.Tensor, r_t: torch.Tensor) -> torch.Tensor:
-        """[e_t, r_t tiled]: what the z1 posterior sees of frame t (without r_t for the SLAC switch)."""
+    def evidence(self, e_t: torch.Tensor, r_t: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
+        """[e_t, r_t tiled]: what the z1 posterior sees of frame t (without r_t for the SLAC switch).
+
+        With `reward_input_dropout` > 0 a presence flag follows: `present` (same shape as r_t, 1 or 0)
+        says which rewards the posterior is given; None means all of them (the filter)."""
         if not self.cfg.reward_input:
             return e_t
         r_t = r_t * self.cfg.reward_input_scale
-        return torch.cat([e_t, r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile)], dim=-1)
+        parts = [e_t]
+        if self.cfg.reward_input_dropout > 0:
+            present = torch.ones_like(r_t) if present is None else present.to(r_t.dtype)
+            r_t = r_t * present
+        parts.append(r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile))
+        if self.cfg.reward_input_dropout > 0:
+            parts.append(present.unsqueeze(-1))
+        return torch.cat(parts, dim=-1)
 
     # ----- one step -----------------------------------------------------------------------------
     def posterior_step(self, h_t: torch.Tensor, z2_prev: torch.Tensor | None, a_prev: torch.Tensor | None,
@@ -140,15 +150,16 @@ class LatentModel(nn.Module):
     # ----- whole trials -------------------------------------------------------------------------
     def posterior(self, images: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
                   eps1: torch.Tensor | None = None, eps2: torch.Tensor | None = None,
-                  x: torch.Tensor | None = None) -> list[PosteriorStep]:
+                  x: torch.Tensor | None = None, present: torch.Tensor | None = None) -> list[PosteriorStep]:
         """Filter whole trials: images (B, L, H, W, 3) uint8, actions (B, L-1, A), rewards (B, L) -> L steps.
 
         The conv encoder runs over all B*L frames at once; only the small MLPs run step by step.
         x: the frames already through `obs_to_float` (the loss needs them too), or None.
+        present: (B, L) which rewards the posterior sees (`reward_input_dropout`); None: all.
         """
         B, L = images.shape[:2]
         e = self.encode(images) if x is None else self.encode_float(x)
-        h = self.evidence(e, rewards)  # (B, L, F + R)
+        h = self.evidence(e, rewards, present)  # (B, L, F + R)
         if eps1 is None:
             eps1 = torch.randn(B, L, self.cfg.z1_dim, device=h.device)
         if eps2 is None:
@@ -175,10 +186,15 @@ class LatentModel(nn.Module):
         """Negative ELBO per frame, averaged over batch and time.
 
         rewards_in feed the posterior (the sparse reward for sparse tasks); rewards_target are
-        reconstructed (the shaped reward, paper Appendix C).
+        reconstructed (the shaped reward, paper Appendix C). With `reward_input_dropout` > 0 each
+        frame's r_t is withheld from the posterior with that probability (still reconstructed).
         """
         x = self.obs_to_float(images)                                   # (B, L, 3, H, W) or (B, L, D)
-        steps = self.posterior(images, actions, rewards_in, x=x)
+        present = None
+        if self.cfg.reward_input and self.cfg.reward_input_dropout > 0:
+            keep = torch.full_like(rewards_in, 1.0 - self.cfg.reward_input_dropout)
+            present = torch.bernoulli(keep)
+        steps = self.posterior(images, actions, rewards_in, x=x, present=present)
         z1 = self.stack(steps, "z1")
         z2 = self.stack(steps, "z2")
         z = torch.cat([z1, z2], dim=-1)                                 # (B, L, z1 + z2)

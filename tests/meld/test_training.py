@@ -86,6 +86,12 @@ def test_incompatible_checkpoint_is_refused_naming_the_fields(tmp_path):
     with pytest.raises(CheckpointError) as e:
         other.load_checkpoint(path)
     assert "model.z1_dim" in str(e.value) and "sac.hidden_dim" in str(e.value) and "new run folder" in str(e.value)
+    old = load_raw(path)                  # a checkpoint from before model.reward_input_dropout existed
+    del old["config"]["model"]["reward_input_dropout"]
+    save_atomic(old, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="model.reward_input_dropout: checkpoint 0.0 vs now 0.5"):
+        smoke_trainer(tmp_path / "d", "model.reward_input_dropout=0.5").load_checkpoint(tmp_path / "old.pt")
+    smoke_trainer(tmp_path / "e").load_checkpoint(tmp_path / "old.pt")
     wrong_env = smoke_trainer(tmp_path / "c", env_id="PointGoalSparse-v0")
     with pytest.raises(CheckpointError, match="--env PointGoal-v0"):
         wrong_env.load_checkpoint(path)

@@ -49,6 +49,14 @@ def resolve_device(name: str) -> torch.device:
         raise RuntimeError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
+def with_defaults(saved: dict) -> dict:
+    """A checkpoint's config with the fields it predates at their defaults (what it was trained with),
+    so that an override of such a field that changes tensor shapes is refused by name, not by
+    load_state_dict's size mismatch."""
+    defaults = RunConfig().to_dict()
+    return {sec: {**defaults[sec], **saved.get(sec, {})} for sec in SECTIONS}
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a success rate."""
     if n == 0:
@@ -511,7 +519,7 @@ class MetaTrainer:
         saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
         for sec, cls in SECTIONS.items():
             notes += [f"unknown config field {u} in the checkpoint: ignored" for u in unknown_fields(saved.get(sec, {}), cls, sec)]
-        require_compatible(saved, now, ARCH_FIELDS, path)
+        require_compatible(with_defaults(saved), now, ARCH_FIELDS, path)
         for sec in SECTIONS:
             notes += [f"changed since the checkpoint (new value used): {d}" for d in config_differences(
                 {k: v for k, v in saved.get(sec, {}).items() if k not in ARCH_FIELDS.get(sec, [])},
@@ -550,7 +558,8 @@ class MetaTrainer:
         ckpt = load_raw(path, map_location="cpu")
         if ckpt["env_id"] != self.env_id:
             raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}")
-        require_compatible(ckpt["config"], self.cfg.to_dict(), {k: v for k, v in ARCH_FIELDS.items() if k != "sac"}, path)
+        require_compatible(with_defaults(ckpt["config"]), self.cfg.to_dict(),
+                           {k: v for k, v in ARCH_FIELDS.items() if k != "sac"}, path)
         self.model.load_state_dict(ckpt["model"])  # half-precision files: copied into float32 parameters
         self.actor.load_state_dict(ckpt["actor"])
         self.counters.update({k: int(v) for k, v in ckpt.get("counters", {}).items()})

@@ -18,7 +18,7 @@ remembers; the latent model, whose reward decoder learns the same function throu
 `train.model_updates_per_iter` x the iterations before `train.model_freeze_env_steps` (about 4,600
 updates in the `state` preset).
 
-On run E's replay (815 trials, docs/meld.md, seventh run) this took about 5 minutes a fit on one core.
+On run E's replay (1,590 episodes, docs/meld.md, seventh run) a fit took about 4 minutes on one core.
 """
 from __future__ import annotations
 

@@ -35,13 +35,15 @@ from widowx_bringup.scene import shaped_reward
 TARGETS = (("plug tip, mm", slice(0, 3)), ("joints, mrad", slice(3, 8)), ("goal, mm", slice(8, 11)))
 
 
+def port_rewards(router, tip, R, translation: float, rotation: float) -> list[float]:
+    """The shaped reward the plug at (tip, R) would get for each of the router's ports."""
+    return [shaped_reward(tip, R, *router.insertion_pose(p, translation, rotation))[0] for p in range(router.num_ports)]
+
+
 def port_blind_reward(u) -> float:
     """The shaped reward's mean over the router's ports at the plug's pose: the best prediction of a
     belief that knows the plug exactly and the goal port not at all."""
-    tip, R = u.sim.plug_pose()
-    t = u.task
-    return float(np.mean([shaped_reward(tip, R, *u.sim.router.insertion_pose(p, t.translation, t.rotation))[0]
-                          for p in range(u.sim.router.num_ports)]))
+    return float(np.mean(port_rewards(u.sim.router, *u.sim.plug_pose(), u.task.translation, u.task.rotation)))
 
 
 def rollouts(policy, env, tasks: list[int], n: int, seed: int, actions: str):

@@ -52,9 +52,10 @@ def reward_from_memory(model, previous, obs: np.ndarray, action: np.ndarray) -> 
     if model.cfg.reward_input_dropout > 0:
         e = model.encode(torch.as_tensor(obs, dtype=model.obs_dtype).reshape(1, -1))
         h = model.evidence(e, torch.zeros(1), present=torch.zeros(1))
-        mean1, _ = model.z1_posterior(h, previous.z2, a)
-    else:
-        mean1, _ = model.z1_prior(previous.z2, a)
+        zero1, zero2 = torch.zeros(1, model.cfg.z1_dim), torch.zeros(1, model.cfg.z2_dim)
+        s = model.posterior_step(h, previous.z2, a, zero1, zero2)  # zero noise: the means
+        return float(model.predict_reward(s.z1, s.z2)[0])
+    mean1, _ = model.z1_prior(previous.z2, a)
     mean2, _ = model.z2_next(mean1, previous.z2, a)
     return float(model.predict_reward(mean1, mean2)[0])
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from belief_probe import port_rewards  # benchmarks/ is the script's folder
 from meld_trainer.envs import make_env
 from widowx_bringup.kinematics import forward
-from widowx_bringup.scene import shaped_reward
 
 
 def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
@@ -46,7 +46,6 @@ def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
     env = make_env(env_id)
     u = env.unwrapped
     router, arm, offset = u.sim.router, u.sim.arm, u.sim.config.plug.tip_offset
-    ports = range(router.num_ports)
     out: dict[str, list] = {k: [] for k in ("obs", "port", "task", "reward", "blind", "fk")}
     for f in files:
         d = np.load(f)
@@ -58,8 +57,7 @@ def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
         task = u.tasks[int(d["task_id"])]
         for o, r in zip(obs[1:], d["shaped_rewards"][1:]):
             tip, R = forward(arm, o[:5].astype(float), offset)
-            rig = (float(o[5]) / 100.0, float(o[6]))
-            per_port = [shaped_reward(tip, R, *router.insertion_pose(p, *rig))[0] for p in ports]
+            per_port = port_rewards(router, tip, R, float(o[5]) / 100.0, float(o[6]))  # rig pose in cm, rad
             for k, v in (("obs", o), ("port", task.port), ("task", task.task_id), ("reward", r),
                          ("blind", np.mean(per_port)), ("fk", per_port[task.port])):
                 out[k].append(v)

@@ -113,14 +113,11 @@ class LatentModel(nn.Module):
         if not self.cfg.reward_input:
             return e_t
         r_t = r_t * self.cfg.reward_input_scale
-        parts = [e_t]
-        if self.cfg.reward_input_dropout > 0:
-            present = torch.ones_like(r_t) if present is None else present.to(r_t.dtype)
-            r_t = r_t * present
-        parts.append(r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile))
-        if self.cfg.reward_input_dropout > 0:
-            parts.append(present.unsqueeze(-1))
-        return torch.cat(parts, dim=-1)
+        if self.cfg.reward_input_dropout == 0:
+            return torch.cat([e_t, r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile)], dim=-1)
+        present = torch.ones_like(r_t) if present is None else present.to(r_t.dtype)
+        r_t = r_t * present
+        return torch.cat([e_t, r_t.unsqueeze(-1).expand(*r_t.shape, self.cfg.reward_tile), present.unsqueeze(-1)], dim=-1)
 
     # ----- one step -----------------------------------------------------------------------------
     def posterior_step(self, h_t: torch.Tensor, z2_prev: torch.Tensor | None, a_prev: torch.Tensor | None,

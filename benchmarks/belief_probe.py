@@ -126,7 +126,7 @@ def load_state_policy(path: str, prog: str):
         return None
     if policy.model_config.encoder != "mlp" or not policy.env_id.startswith("WidowXInsertState"):
         print(f"{prog}: {path} is not a state-rung checkpoint ({policy.env_id}); the probe reads the simulator's "
-              "state and is meant for WidowXInsertState-v0 and WidowXInsertStateSparse-v0.", file=sys.stderr)
+              "state and is meant for the WidowXInsertState and WidowXInsertStateSparse ids (v0, v1).", file=sys.stderr)
         return None
     return policy
 

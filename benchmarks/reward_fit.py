@@ -50,9 +50,9 @@ def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
     for f in files:
         d = np.load(f)
         obs = d["images"]
-        if obs.ndim != 2 or obs.shape[1] != 7:
+        if obs.ndim != 2 or obs.shape[1] not in (7, 16):
             print(f"reward_fit: {f.name} holds observations of shape {obs.shape[1:]}, not the state rung's "
-                  "7-D vectors; give a WidowXInsertState run folder", file=sys.stderr)
+                  "7-D (v0) or 16-D (v1) vectors; give a WidowXInsertState run folder", file=sys.stderr)
             return None
         task = u.tasks[int(d["task_id"])]
         for o, r in zip(obs[1:], d["shaped_rewards"][1:]):

@@ -123,8 +123,9 @@ def _params(tr):
 FREEZE_AFTER_TWO_ITERATIONS = ("train.model_freeze_env_steps=90", "train.frozen_ac_updates_per_iter=4")
 
 
-@pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS, ("train.collect_workers=2",)],
-                         ids=["paper", "model-freeze", "collection-workers"])
+@pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS, ("train.collect_workers=2",),
+                                   FREEZE_AFTER_TWO_ITERATIONS + ("train.freeze_consolidation_updates=5",)],
+                         ids=["paper", "model-freeze", "collection-workers", "freeze-consolidated"])
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extra):
     N = 3
 
@@ -137,7 +138,7 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extr
     trainer("b", N).run(progress=False)
     c = trainer("b", 2 * N)
     assert c.maybe_resume() and c.counters["iteration"] == N
-    assert c.model_frozen == (extra == FREEZE_AFTER_TWO_ITERATIONS)
+    assert c.model_frozen == (FREEZE_AFTER_TWO_ITERATIONS[0] in extra)
     c.run(progress=False)
     assert c.counters == a.counters
     pa, pc = _params(a), _params(c)
@@ -179,6 +180,33 @@ def test_model_freeze_stops_model_updates_and_keeps_the_actor_critic_learning(tm
     assert tr.counters["ac_updates"] == ac_before + 5
     assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in model_before.items())
     assert any(not torch.equal(v, tr.sac.state_dict()[k]) for k, v in sac_before.items())
+
+
+def test_consolidation_trains_the_model_once_where_it_freezes_with_a_falling_rate(tmp_path):
+    tr = smoke_trainer(tmp_path, "train.frozen_ac_updates_per_iter=2", "train.freeze_consolidation_updates=10",
+                       "train.eval_every=0")
+    tr.pretrain()
+    lr, rates, step = tr.cfg.train.model_lr, [], tr.updater.step
+
+    def recording_step(*args):
+        rates.append(tr.model_opt.param_groups[0]["lr"])
+        return step(*args)
+
+    tr.updater.step = recording_step
+    tr.cfg.train.model_freeze_env_steps = tr.counters["env_steps"] + 1  # the next trial reaches it
+    base, before = tr.counters["model_updates"], copy.deepcopy(tr.model.state_dict())
+    tr.iteration()
+    assert tr.model_frozen and tr.counters["consolidated"] == 1
+    assert tr.counters["model_updates"] == base + 10 and len(rates) == 10
+    assert rates[0] == lr and rates[-1] < 0.05 * lr and all(a >= b for a, b in zip(rates, rates[1:]))
+    assert tr.model_opt.param_groups[0]["lr"] == lr  # a resumed or continued run starts from the configured rate
+    assert any(not torch.equal(v, tr.model.state_dict()[k]) for k, v in before.items())
+    consolidated = copy.deepcopy(tr.model.state_dict())
+    tr.iteration()  # frozen from here: no second consolidation, no model update
+    assert tr.counters["model_updates"] == base + 10 and len(rates) == 10
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in consolidated.items())
+    with pytest.raises(ConfigError, match="freeze_consolidation_updates"):
+        build_config("smoke", ["train.freeze_consolidation_updates=-1"])
 
 
 def test_config_files_and_overrides():

@@ -98,6 +98,13 @@ class TrainConfig:
     """Stop updating the model after this many env steps, pretraining included (0: never, as in the paper). The critic and
     actor read the model's belief, so every model update moves their input; once the model is good
     enough a fixed belief lets them converge, and the model's share of a CPU budget goes to them."""
+    freeze_consolidation_updates: int = 0
+    """Model updates made once, where the model freezes, over the whole replay, their learning rate
+    stepping down a cosine from model_lr towards zero (0: none; the model freezes as it stands). The
+    updates per trial leave the model where a constant rate and the last trials put it; the frozen
+    belief is what the actor-critic reads from then on. On the state rung 8,000 of them at 20k env
+    steps left the belief's hold on the goal port where constant-rate updates had (docs/meld.md,
+    "State rung, eighth run")."""
     frozen_ac_updates_per_iter: int = 0
     """Actor-critic updates per iteration once the model is frozen; 0 keeps ac_updates_per_iter."""
     ac_batch_trials: int = 0
@@ -139,7 +146,7 @@ class TrainConfig:
             _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
         for n in ("pretrain_episodes", "pretrain_model_updates", "model_updates_per_iter", "ac_updates_per_iter",
                   "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
-                  "frozen_ac_updates_per_iter", "collect_workers"):
+                  "frozen_ac_updates_per_iter", "collect_workers", "freeze_consolidation_updates"):
             _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")
         _check(self.model_lr > 0, "train.model_lr must be > 0")
         _check(self.time_budget_s >= 0, "train.time_budget_s must be >= 0")

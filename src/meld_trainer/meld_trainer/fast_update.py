@@ -50,6 +50,15 @@ class ModelUpdater:
         """Updates skipped because the loss or a gradient was not finite (parameters and Adam untouched)."""
         self._graphs: dict[tuple, tuple] = {}
 
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate. A captured CUDA graph holds the old rate, so its graphs are dropped
+        and captured again at the next step: change the rate in a few steps, not at every update."""
+        for group in self.opt.param_groups:
+            if group["lr"] != lr:
+                group["lr"] = lr
+                self.skipped = self.skipped_total  # the dropped graphs' device-side counts kept
+                self._graphs.clear()
+
     def flags(self) -> dict:
         """The implementation flags of this updater's Adam (restored after loading a checkpoint's state)."""
         return adam_flags(self.fast, self.device)

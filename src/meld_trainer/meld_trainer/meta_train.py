@@ -21,19 +21,18 @@ import numpy as np
 import torch
 
 from meld_policy.actor import Actor
-from meld_policy.checkpoint import (CHECKPOINT_FORMAT_VERSION, CheckpointError, config_differences, load_raw,
-                                    require_compatible, require_finite_weights, save_atomic, to_plain,
-                                    unknown_fields)
 from meld_policy.filter import BeliefFilter
 from meld_policy.model import LatentModel
 
-from .config import ARCH_FIELDS, SECTIONS, RunConfig
+from .ac_batches import ActorCriticBatches
+from .config import RunConfig
 from .envs import is_sparse, make_env
 from .collect import TrialJob, run_trial
 from .fast_update import FeatureFilter, ModelUpdater
 from .pool import CollectorPool
 from .replay import Replay, TrialBatch
 from .sac import SAC
+from .trainer_checkpoint import TrainerCheckpoints, with_defaults  # noqa: F401  (with_defaults: public here too)
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +48,6 @@ def resolve_device(name: str) -> torch.device:
         raise RuntimeError(f"train.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
 
 
-def with_defaults(saved: dict) -> dict:
-    """A checkpoint's config with the fields it predates at their defaults (what it was trained with),
-    so that an override of such a field that changes tensor shapes is refused by name, not by
-    load_state_dict's size mismatch."""
-    defaults = RunConfig().to_dict()
-    return {sec: {**defaults[sec], **saved.get(sec, {})} for sec in SECTIONS}
-
-
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a success rate."""
     if n == 0:
@@ -68,7 +59,7 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     return (max(0.0, c - h), min(1.0, c + h))
 
 
-class MetaTrainer:
+class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
     """Owns the env, the networks, the optimizers, the replay, the counters and the run folder."""
 
     def __init__(self, cfg: RunConfig, env_id: str, run_dir: str | Path, env=None, tensorboard: bool = True):
@@ -114,7 +105,7 @@ class MetaTrainer:
         self.replay.frame_shape, self.replay.action_dim = tuple(obs_shape), cfg.model.action_dim
         self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
         self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
-                         "trials_collected": 0, "evaluations": 0, "pretrained": 0}
+                         "trials_collected": 0, "evaluations": 0, "pretrained": 0, "consolidated": 0}
         self.eval_history: list[dict] = []
         self._tensorboard = tensorboard
         self._writer = None
@@ -240,68 +231,6 @@ class MetaTrainer:
         self.counters["model_updates"] += 1
         return stats
 
-    def filter_transitions(self, trials: int) -> tuple[torch.Tensor, ...]:
-        """All transitions (b_t, a_t, r_{t+1}, b_{t+1}, not_done) of `trials` filtered trials, no gradient into the model."""
-        return self._transitions(self.replay.sample_trials(trials, self.rng))
-
-    def _transitions(self, batch: TrialBatch) -> tuple[torch.Tensor, ...]:
-        b = self._to_torch(batch)
-        with torch.no_grad():  # the stop-gradient between model and actor-critic
-            feats = self.feature_filter(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
-        valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode
-        b_t, b_next = feats[:, :-1][valid], feats[:, 1:][valid]
-        a_t = b["actions"][valid] / self.actor.action_scale
-        r_next = b["rewards_shaped"][:, 1:][valid]                                    # r_{t+1}, shaped (Appendix C)
-        # Transition into the last frame of an episode: bootstrap (time limit) unless configured otherwise.
-        last = torch.zeros_like(valid)
-        last[:, :-1] = valid[:, :-1] & ~valid[:, 1:]
-        last[:, -1] = valid[:, -1]
-        not_done = (~last[valid]).float() if not self.cfg.sac.bootstrap_episode_end else torch.ones_like(r_next)
-        return b_t, a_t, r_next, b_next, not_done
-
-    def ac_batch(self) -> tuple[torch.Tensor, ...]:
-        """sac.batch_size transitions out of filtered whole trials; one filtered set serves `ac_feature_reuse` updates.
-
-        Filtering (a conv pass over every frame) costs far more on a CPU than the SAC step, so on a CPU
-        it pays to filter `ac_batch_trials` trials once and draw several batches from their transitions.
-        """
-        bs, reuse = self.cfg.sac.batch_size, self.cfg.train.ac_feature_reuse
-        if self.model_frozen:
-            source = self._frozen_transitions()
-        else:
-            if self._ac_cache is None or self._ac_cache_uses >= reuse:
-                trials = self.cfg.train.ac_batch_trials or max(
-                    1, math.ceil(bs / (self.frames_per_trial - self.episodes_per_trial)))
-                self._ac_cache, self._ac_cache_uses = self.filter_transitions(trials), 0
-            self._ac_cache_uses += 1
-            source = self._ac_cache
-        n = len(source[0])
-        idx = torch.from_numpy(self.rng.choice(n, size=min(bs, n), replace=False)).to(self.device)
-        return tuple(x[idx] for x in source)
-
-    def _frozen_transitions(self) -> tuple[torch.Tensor, ...]:
-        """Every transition of the replay, filtered once per trial by the frozen model.
-
-        A frozen model filters a trial to the same features every time, so each trial is filtered once
-        and the actor-critic draws its batches from all of them: an update then costs the SAC step
-        alone. The pool is brought up to date with the replay once per `train` call (it drops it), not
-        per update. Each trial is filtered under its own seed (the global RNG untouched), so the pool is
-        the same whether it was built step by step or after a resume.
-        """
-        if self._frozen_pool is not None:
-            return self._frozen_pool
-        keys = self.replay.trial_keys()
-        live = set(keys)
-        for k in [k for k in self._frozen_features if k not in live]:  # evicted from the replay
-            del self._frozen_features[k]
-        for k in keys:
-            if k not in self._frozen_features:
-                with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                    torch.manual_seed(self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1])
-                    self._frozen_features[k] = self._transitions(self.replay.trial(k))
-        self._frozen_pool = tuple(torch.cat(x) for x in zip(*(self._frozen_features[k] for k in keys)))
-        return self._frozen_pool
-
     def ac_update(self) -> dict[str, float]:
         stats = self.sac.update(*self.ac_batch())
         self.counters["ac_updates"] += 1
@@ -323,8 +252,28 @@ class MetaTrainer:
             return 0, t.frozen_ac_updates_per_iter or t.ac_updates_per_iter
         return t.model_updates_per_iter, t.ac_updates_per_iter
 
+    def consolidate_model(self, rate_steps: int = 20) -> None:
+        """train.freeze_consolidation_updates model updates over the whole replay, once, where the model freezes.
+
+        The rate falls on a cosine from model_lr in `rate_steps` constant steps (a captured CUDA graph is
+        captured again at each), and is model_lr again afterwards.
+        """
+        t, t0 = self.cfg.train, time.monotonic()
+        n = t.freeze_consolidation_updates
+        log.info("consolidating the model before it stays frozen: %d updates over the replay, rate %.1e falling to zero",
+                 n, t.model_lr)
+        for i in range(n):
+            self.updater.set_lr(t.model_lr * 0.5 * (1 + math.cos(math.pi * (i * rate_steps // n) / rate_steps)))
+            self._accumulate(self.model_update())
+        self.updater.set_lr(t.model_lr)
+        self.counters["consolidated"] = 1
+        self._frozen_features.clear()  # filtered by the model before these updates
+        log.info("consolidation done in %.0f s", time.monotonic() - t0)
+
     def train(self, model_updates: int, ac_updates: int) -> dict[str, float]:
         """Plain call for the trainer node: this many model updates, then actor-critic updates."""
+        if self.model_frozen and self.cfg.train.freeze_consolidation_updates and not self.counters["consolidated"]:
+            self.consolidate_model()
         for _ in range(model_updates):
             self._accumulate(self.model_update())
         self._ac_cache = None  # features from the model as it is now
@@ -464,116 +413,3 @@ class MetaTrainer:
         y = (recon + 0.5).clamp(0, 1)
         grid = torch.cat([torch.cat(list(x[::4]), -1), torch.cat(list(y[::4]), -1)], -2)
         self.writer.add_image("model/reconstruction", grid, self.counters["env_steps"])
-
-    # ----- checkpoints --------------------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoints" / "latest.pt"
-
-    def state_dict(self) -> dict:
-        rng_np = np.random.get_state()
-        return to_plain({
-            "format_version": CHECKPOINT_FORMAT_VERSION,
-            "env_id": self.env_id,
-            "config": self.cfg.to_dict(),
-            "model": self.model.state_dict(),
-            "actor": self.actor.state_dict(),
-            "critic": {"qf1": self.sac.qf1.state_dict(), "qf2": self.sac.qf2.state_dict(),
-                       "qf1_target": self.sac.qf1_target.state_dict(), "qf2_target": self.sac.qf2_target.state_dict(),
-                       "log_alpha": self.sac.log_alpha.detach().clone()},
-            "optimizers": {"model": self.model_opt.state_dict(), **self.sac.optimizer_state()},
-            "counters": dict(self.counters),
-            "eval_history": list(self.eval_history),
-            "rng": {"torch": torch.get_rng_state(), "numpy_global": {"key": rng_np[1].astype(np.int64), "pos": int(rng_np[2]),
-                    "has_gauss": int(rng_np[3]), "cached_gaussian": float(rng_np[4])},
-                    "python": list(random.getstate()[1]), "trainer": self.rng.bit_generator.state,
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
-        })
-
-    def save_checkpoint(self, path: str | Path | None = None) -> Path:
-        """Networks, optimizers, counters and RNG states, written atomically; returns the path.
-
-        Weights that are not finite are never written (TrainingDiverged): the last good checkpoint stays.
-        """
-        path = path or self.checkpoint_path
-        state = self.state_dict()
-        require_finite_weights(state, path, skipped=self.skipped_updates)
-        return save_atomic(state, path)
-
-    @property
-    def skipped_updates(self) -> int:
-        """Model and actor-critic updates skipped because a loss or gradient was not finite."""
-        return self.updater.skipped_total + self.sac.skipped
-
-    def load_checkpoint(self, path: str | Path) -> list[str]:
-        """Restore everything from a checkpoint of a compatible config; returns notes on changed/unknown fields."""
-        # On the host: the RNG states belong there, and each load_state_dict below places its tensors on the
-        # device of the parameters it fills (Adam's `step` stays on the CPU, as a fresh optimizer keeps it).
-        ckpt = load_raw(path, map_location="cpu")
-        if ckpt.get("kind") == "policy":
-            raise CheckpointError(f"{path} is a policy file (model and actor only, from meld-export): it can be "
-                                  "evaluated or deployed but not resumed; resume from the run's checkpoints/latest.pt")
-        if ckpt["env_id"] != self.env_id:
-            raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}; pass --env {ckpt['env_id']}")
-        require_finite_weights(ckpt, path, loading=True)  # a diverged run is not resumed into the same NaNs
-        saved, now, notes = ckpt["config"], self.cfg.to_dict(), []
-        for sec, cls in SECTIONS.items():
-            notes += [f"unknown config field {u} in the checkpoint: ignored" for u in unknown_fields(saved.get(sec, {}), cls, sec)]
-        require_compatible(with_defaults(saved), now, ARCH_FIELDS, path)
-        for sec in SECTIONS:
-            notes += [f"changed since the checkpoint (new value used): {d}" for d in config_differences(
-                {k: v for k, v in saved.get(sec, {}).items() if k not in ARCH_FIELDS.get(sec, [])},
-                {k: v for k, v in now[sec].items() if k not in ARCH_FIELDS.get(sec, [])}, sec)]
-        self.model.load_state_dict(ckpt["model"])
-        self.actor.load_state_dict(ckpt["actor"])
-        c = ckpt["critic"]
-        for name in ("qf1", "qf2", "qf1_target", "qf2_target"):
-            getattr(self.sac, name).load_state_dict(c[name])
-        with torch.no_grad():
-            self.sac.log_alpha.copy_(c["log_alpha"])
-        self.model_opt.load_state_dict(ckpt["optimizers"]["model"])
-        self.sac.load_optimizer_state(ckpt["optimizers"])
-        # Hyperparameters come from the checkpoint, but the implementation flags belong to this machine
-        # (a checkpoint of a CUDA-graph run says capturable=True, which a CPU optimizer refuses).
-        for opt, fresh in ((self.model_opt, self.updater.flags()),) + tuple(
-                (o, self.sac.optimizer_flags) for o in (self.sac.actor_opt, self.sac.critic_opt, self.sac.alpha_opt)):
-            for group in opt.param_groups:
-                group.update(fresh)
-        self.counters.update({k: int(v) for k, v in ckpt["counters"].items()})
-        self.eval_history = list(ckpt["eval_history"])
-        r = ckpt["rng"]
-        torch.set_rng_state(r["torch"])
-        g = r["numpy_global"]
-        np.random.set_state(("MT19937", g["key"].numpy().astype(np.uint32), g["pos"], g["has_gauss"], g["cached_gaussian"]))
-        random.setstate((3, tuple(r["python"]), None))
-        self.rng.bit_generator.state = r["trainer"]
-        if r["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(r["cuda"])
-        for n in notes:
-            log.warning("%s", n)
-        return notes
-
-    def load_policy_file(self, path: str | Path) -> list[str]:
-        """Model and actor (and the evaluation history) of a policy file from meld-export, for meta-testing."""
-        ckpt = load_raw(path, map_location="cpu")
-        if ckpt["env_id"] != self.env_id:
-            raise CheckpointError(f"{path} was trained on {ckpt['env_id']}, not {self.env_id}")
-        require_compatible(with_defaults(ckpt["config"]), self.cfg.to_dict(),
-                           {k: v for k, v in ARCH_FIELDS.items() if k != "sac"}, path)
-        self.model.load_state_dict(ckpt["model"])  # half-precision files: copied into float32 parameters
-        self.actor.load_state_dict(ckpt["actor"])
-        self.counters.update({k: int(v) for k, v in ckpt.get("counters", {}).items()})
-        self.eval_history = list(ckpt.get("eval_history", []))
-        return []
-
-    def open_replay(self) -> None:
-        """Load every complete episode file of the run folder (skipped files are reported)."""
-        self.replay.open()
-
-    def maybe_resume(self) -> bool:
-        """Open the replay and, when RUN/checkpoints/latest.pt exists, restore from it; True if resumed."""
-        self.open_replay()
-        if self.checkpoint_path.exists():
-            self.load_checkpoint(self.checkpoint_path)
-            return True
-        return False

@@ -7,7 +7,8 @@ Importing this package registers the gymnasium ids:
     up"); the shaped reward stays in `info["shaped_reward"]`.
 Both end episodes by truncation after 40 steps at 3.3 Hz. Low-dimensional variants for the
 learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state with the goal),
-`WidowXInsertState-v0` and `WidowXInsertStateSparse-v0` (joint positions and rig pose, no goal).
+`WidowXInsertState-v0` and `WidowXInsertStateSparse-v0` (joint positions and rig pose, no goal),
+`WidowXInsertState-v1` and `WidowXInsertStateSparse-v1` (and the plug's pose relative to the router).
 
     import gymnasium as gym, widowx_bringup.sim
     env = gym.make("WidowXInsert-v0")
@@ -24,7 +25,9 @@ for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
 for _id, _entry, _sparse in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False),
                              ("WidowXInsertState-v0", "WidowXInsertStateEnv", False),
-                             ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True)):
+                             ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True),
+                             ("WidowXInsertState-v1", "WidowXInsertRelativeStateEnv", False),
+                             ("WidowXInsertStateSparse-v1", "WidowXInsertRelativeStateEnv", True)):
     if _id not in registry:
         register(id=_id, entry_point=f"widowx_bringup.sim.state_env:{_entry}",
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)

@@ -9,6 +9,11 @@ variants take perception out, so that a CPU can tell which of the other two brea
 - `WidowXInsertState-v0` / `WidowXInsertStateSparse-v0`: joint positions and the rig pose, **not**
   the goal port. The port is known only through the reward, as in the image task, so MELD with an
   MLP encoder on this vector shows whether reward-as-evidence task inference works here.
+- `WidowXInsertState-v1` / `WidowXInsertStateSparse-v1`: the same vector followed by the plug's pose in
+  the router's frame (forward kinematics of the same joints and rig pose; still no goal). The cameras
+  show the plug beside the router, so a convolutional encoder reads that relative pose; from v0's
+  joint angles and rig pose a network must learn forward kinematics across the 20 training rig poses
+  to the millimetre before the ports' rewards differ in what it predicts (docs/meld.md, eighth run).
 
 Same physics, rewards, episode length, tasks and `info` as `WidowXInsert-v0`; the cameras are off
 (about twice the steps per second).
@@ -20,10 +25,11 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from ..kinematics import rotation_angle
+from ..kinematics import rot_z, rotation_angle
 from .env import WidowXInsertEnv
 
 STATE_DIM = 7
+RELATIVE_STATE_DIM = STATE_DIM + 3 + 6
 ORACLE_DIM = 5 + 5 + 3 + 3 + 3 + 2 + 2 + 1
 
 
@@ -57,6 +63,23 @@ class WidowXInsertStateEnv(_LowDimInsertEnv):
     def observe(self) -> np.ndarray:
         t, r = self.sim.rig_pose()
         return np.concatenate([self.sim.joint_positions(), [100.0 * t, r]]).astype(np.float32)
+
+
+class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
+    """Observation: v0's vector, then the plug tip in the router's frame (cm, from the rig's origin)
+    and the plug's x and z axes in that frame: where the plug is relative to the ports, as the cameras
+    see it, without saying which port is the goal."""
+
+    obs_dim = RELATIVE_STATE_DIM
+
+    def observe(self) -> np.ndarray:
+        t, r = self.sim.rig_pose()
+        tip, R_plug = self.sim.plug_pose()
+        R_router = rot_z(r)
+        origin = np.asarray(self.sim.router.rig_origin) + np.array([0.0, t, 0.0])
+        rel = R_router.T @ R_plug
+        return np.concatenate([super().observe(), 100.0 * R_router.T @ (tip - origin),
+                               rel[:, 0], rel[:, 2]]).astype(np.float32)
 
 
 def _yaw(R: np.ndarray) -> float:

@@ -33,6 +33,7 @@ import torch
 from belief_probe import port_rewards  # benchmarks/ is the script's folder
 from meld_trainer.envs import make_env
 from widowx_bringup.kinematics import forward
+from widowx_bringup.sim.state_env import RELATIVE_STATE_DIM, STATE_DIM
 
 
 def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
@@ -50,9 +51,9 @@ def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
     for f in files:
         d = np.load(f)
         obs = d["images"]
-        if obs.ndim != 2 or obs.shape[1] not in (7, 16):
+        if obs.ndim != 2 or obs.shape[1] not in (STATE_DIM, RELATIVE_STATE_DIM):
             print(f"reward_fit: {f.name} holds observations of shape {obs.shape[1:]}, not the state rung's "
-                  "7-D (v0) or 16-D (v1) vectors; give a WidowXInsertState run folder", file=sys.stderr)
+                  f"{STATE_DIM}-D (v0) or {RELATIVE_STATE_DIM}-D (v1) vectors; give a WidowXInsertState run folder", file=sys.stderr)
             return None
         task = u.tasks[int(d["task_id"])]
         for o, r in zip(obs[1:], d["shaped_rewards"][1:]):

@@ -78,10 +78,13 @@ class RouterGeometry:
         n = self.num_ports
         return (np.arange(n) - (n - 1) / 2.0) * self.port_spacing
 
+    def router_frame(self, translation: float, rotation: float) -> tuple[np.ndarray, np.ndarray]:
+        """Origin and rotation of the router's frame in the world frame, the rig at this pose."""
+        return np.asarray(self.rig_origin) + np.array([0.0, translation, 0.0]), rot_z(rotation)
+
     def port_frame(self, port: int, translation: float, rotation: float) -> tuple[np.ndarray, np.ndarray]:
         """Centre of a port's opening (on the top face) and the router's rotation, world frame."""
-        R = rot_z(rotation)
-        origin = np.asarray(self.rig_origin) + np.array([0.0, translation, 0.0])
+        origin, R = self.router_frame(translation, rotation)
         centre = origin + R @ np.array([0.0, self.port_offsets()[port], self.top_height])
         return centre, R
 

@@ -25,7 +25,7 @@ import math
 import gymnasium as gym
 import numpy as np
 
-from ..kinematics import rot_z, rotation_angle
+from ..kinematics import rotation_angle
 from .env import WidowXInsertEnv
 
 STATE_DIM = 7
@@ -73,10 +73,8 @@ class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
     obs_dim = RELATIVE_STATE_DIM
 
     def observe(self) -> np.ndarray:
-        t, r = self.sim.rig_pose()
+        origin, R_router = self.sim.router.router_frame(*self.sim.rig_pose())
         tip, R_plug = self.sim.plug_pose()
-        R_router = rot_z(r)
-        origin = np.asarray(self.sim.router.rig_origin) + np.array([0.0, t, 0.0])
         rel = R_router.T @ R_plug
         return np.concatenate([super().observe(), 100.0 * R_router.T @ (tip - origin),
                                rel[:, 0], rel[:, 2]]).astype(np.float32)

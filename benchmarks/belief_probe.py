@@ -30,20 +30,23 @@ import torch
 from meld_policy.checkpoint import CheckpointError, load_policy
 from meld_trainer.collect import TrialJob, run_trial
 from meld_trainer.envs import is_sparse, make_env
-from widowx_bringup.scene import shaped_reward
+from widowx_bringup.scene import RewardConfig, shaped_reward
 
 TARGETS = (("plug tip, mm", slice(0, 3)), ("joints, mrad", slice(3, 8)), ("goal, mm", slice(8, 11)))
 
 
-def port_rewards(router, tip, R, translation: float, rotation: float) -> list[float]:
-    """The shaped reward the plug at (tip, R) would get for each of the router's ports."""
-    return [shaped_reward(tip, R, *router.insertion_pose(p, translation, rotation))[0] for p in range(router.num_ports)]
+def port_rewards(router, tip, R, translation: float, rotation: float,
+                 reward: RewardConfig = RewardConfig()) -> list[float]:
+    """The shaped reward (the env's: the funnel on v2) the plug at (tip, R) would get for each port."""
+    return [shaped_reward(tip, R, *router.insertion_pose(p, translation, rotation), reward)[0]
+            for p in range(router.num_ports)]
 
 
 def port_blind_reward(u) -> float:
     """The shaped reward's mean over the router's ports at the plug's pose: the best prediction of a
     belief that knows the plug exactly and the goal port not at all."""
-    return float(np.mean(port_rewards(u.sim.router, *u.sim.plug_pose(), u.task.translation, u.task.rotation)))
+    return float(np.mean(port_rewards(u.sim.router, *u.sim.plug_pose(), u.task.translation, u.task.rotation,
+                                      u.config.sim.reward)))
 
 
 def rollouts(policy, env, tasks: list[int], n: int, seed: int, actions: str):

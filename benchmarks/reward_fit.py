@@ -53,12 +53,13 @@ def load(run_dir: Path, env_id: str) -> dict[str, np.ndarray] | None:
         obs = d["images"]
         if obs.ndim != 2 or obs.shape[1] not in (STATE_DIM, RELATIVE_STATE_DIM):
             print(f"reward_fit: {f.name} holds observations of shape {obs.shape[1:]}, not the state rung's "
-                  f"{STATE_DIM}-D (v0) or {RELATIVE_STATE_DIM}-D (v1) vectors; give a WidowXInsertState run folder", file=sys.stderr)
+                  f"{STATE_DIM}-D (v0) or {RELATIVE_STATE_DIM}-D (v1, v2) vectors; give a WidowXInsertState run folder", file=sys.stderr)
             return None
         task = u.tasks[int(d["task_id"])]
         for o, r in zip(obs[1:], d["shaped_rewards"][1:]):
             tip, R = forward(arm, o[:5].astype(float), offset)
-            per_port = port_rewards(router, tip, R, float(o[5]) / 100.0, float(o[6]))  # rig pose in cm, rad
+            # rig pose in cm, rad; the env's reward (v2: with the funnel)
+            per_port = port_rewards(router, tip, R, float(o[5]) / 100.0, float(o[6]), u.config.sim.reward)
             for k, v in (("obs", o), ("port", task.port), ("task", task.task_id), ("reward", r),
                          ("blind", np.mean(per_port)), ("fk", per_port[task.port])):
                 out[k].append(v)

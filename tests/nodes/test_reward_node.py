@@ -12,6 +12,8 @@ from std_msgs.msg import Bool, Int32
 
 from widowx_bringup.kinematics import ARM_JOINTS, downward_ik
 from meld_ros.qos import LATCHED, STATE
+from widowx_bringup.scene import RewardConfig
+from widowx_bringup.sim import FUNNEL_REWARD
 from widowx_bringup.sim.core import SimConfig, WidowXSim
 from widowx_bringup.sim.tasks import sample_tasks
 
@@ -26,9 +28,12 @@ def rig_pose(translation, rotation):
     return msg
 
 
-def test_reward_matches_the_simulator_and_follows_the_link(tmp_path):
+@pytest.mark.parametrize("reward_config", [RewardConfig(), FUNNEL_REWARD], ids=["paper", "funnel"])
+def test_reward_matches_the_simulator_and_follows_the_link(tmp_path, reward_config):
+    """With the paper's reward and with the funnel of the v2 state envs (node parameters funnel_weight and
+    funnel_scale), the node scores the arm as the simulator does."""
     task = sample_tasks()[12]
-    sim = WidowXSim(SimConfig(cameras=False))
+    sim = WidowXSim(SimConfig(cameras=False, reward=reward_config))
     sim.goal_port = task.port
     sim.set_rig_pose(task.translation, task.rotation)
     goal_tip, _ = sim.goal_pose()
@@ -37,7 +42,8 @@ def test_reward_matches_the_simulator_and_follows_the_link(tmp_path):
     expected = sim.score()
     sim.close()
 
-    reward = NodeProcess("widowx_bringup.reward_node", "reward", tmp_path)
+    params = {"funnel_weight": reward_config.funnel_weight, "funnel_scale": reward_config.funnel_scale}
+    reward = NodeProcess("widowx_bringup.reward_node", "reward", tmp_path, params=params)
     probe = ProbeNode()
     got = probe.collect(Vector3Stamped, "reward", STATE)
     joints = probe.node.create_publisher(JointState, "joint_states", STATE)

@@ -6,9 +6,10 @@ from gymnasium.utils.env_checker import check_env
 
 import widowx_bringup.sim  # noqa: F401  (registers the ids)
 from widowx_bringup.kinematics import rotation_angle
-from widowx_bringup.scene import PLUG_DOWN
+from widowx_bringup.scene import PLUG_DOWN, RewardConfig, shaped_reward
 
-STATE_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1"]
+STATE_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1",
+             "WidowXInsertState-v2", "WidowXInsertStateSparse-v2"]
 
 
 @pytest.mark.parametrize("env_id", STATE_IDS)
@@ -43,3 +44,42 @@ def test_relative_state_gives_every_rig_pose_the_same_reward_geometry():
         ports.add(port)
     assert len(ports) >= 3
     v0.close(), v1.close()
+
+
+def test_funnel_reward_tells_neighbouring_ports_apart():
+    """v2 = v1 with the funnel reward. A plug seated in the port next to the goal scores 0.02 below the goal
+    on v1 (1% of the reward's range: what kept the state rung's belief from the port) and over 0.25 below it
+    on v2; far from the router the two rewards still fall with distance, and the plug in the goal's pose
+    scores 0 on both."""
+    v1, v2 = gym.make("WidowXInsertState-v1").unwrapped, gym.make("WidowXInsertState-v2").unwrapped
+    router = v2.sim.router
+    task = v2.tasks[v2.heldout_task_ids[0]]
+    goal_tip, goal_R = router.insertion_pose(task.port, task.translation, task.rotation)
+    neighbour = task.port + 1 if task.port + 1 < router.num_ports else task.port - 1
+    tip, R = router.insertion_pose(neighbour, task.translation, task.rotation)
+    gaps = {}
+    for name, env in (("v1", v1), ("v2", v2)):
+        cfg = env.config.sim.reward
+        assert shaped_reward(goal_tip, goal_R, goal_tip, goal_R, cfg)[0] == 0.0
+        gaps[name] = -shaped_reward(tip, R, goal_tip, goal_R, cfg)[0]
+        far = [shaped_reward(goal_tip + [0, 0, h], goal_R, goal_tip, goal_R, cfg)[0] for h in (0.01, 0.05, 0.1)]
+        assert far[0] > far[1] > far[2]
+    assert gaps["v1"] == pytest.approx(0.02) and gaps["v2"] > 0.25
+
+    # In the env: the same physics and info, the reward lower by exactly the funnel of the distance.
+    cfg = v2.config.sim.reward
+    rng = np.random.default_rng(1)
+    v1.reset(seed=4, options={"task": 4}), v2.reset(seed=4, options={"task": 4})
+    for _ in range(6):
+        a = rng.uniform(v2.action_space.low, v2.action_space.high).astype(np.float32)
+        o1, r1, _, _, i1 = v1.step(a)
+        o2, r2, _, _, i2 = v2.step(a)
+        assert np.array_equal(o1, o2) and i1["distance"] == i2["distance"]
+        assert r1 - r2 == pytest.approx(cfg.funnel_weight * np.log1p((i2["distance"] / cfg.funnel_scale) ** 2))
+    v1.close(), v2.close()
+
+
+@pytest.mark.parametrize("bad", [{"funnel_weight": -0.1}, {"funnel_scale": 0.0}, {"rotation_weight": -1.0}])
+def test_reward_config_refuses_what_would_reward_moving_away(bad):
+    with pytest.raises(ValueError, match="must be"):
+        RewardConfig(**bad)

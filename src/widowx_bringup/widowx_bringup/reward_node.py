@@ -51,6 +51,11 @@ class RewardNodeConfig:
     """Seed of the task set (must match the sim and the rig's task file)."""
     rotation_weight: float = 1.0
     """Metres of reward per radian of misalignment (paper: the distances added as they are)."""
+    funnel_weight: float = 0.0
+    """Weight of the log-distance funnel (scene.RewardConfig; 0 is the paper's reward, 0.1 the state
+    rung's v2 envs): set it to what the policy was trained with."""
+    funnel_scale: float = 0.005
+    """Distance where the funnel is steepest, m."""
     stale_after: float = 0.5
     """Joint states or rig poses older than this stop the reward with a warning, s."""
 
@@ -58,6 +63,11 @@ class RewardNodeConfig:
         arm_spec(self.robot_model)
         if self.rate_hz <= 0 or self.stale_after <= 0:
             raise ValueError("rate_hz and stale_after must be > 0")
+        self.reward()  # refuses a negative weight or a scale <= 0
+
+    def reward(self) -> RewardConfig:
+        return RewardConfig(rotation_weight=self.rotation_weight, funnel_weight=self.funnel_weight,
+                            funnel_scale=self.funnel_scale)
 
 
 WORLD_FRAME = "world"
@@ -111,7 +121,7 @@ class RewardNode(Node):
         self.config = cfg = declare_config(self, RewardNodeConfig)
         self.arm = arm_spec(cfg.robot_model)
         self.router, self.plug = RouterGeometry(), PlugGeometry()
-        self.reward_config = RewardConfig(rotation_weight=cfg.rotation_weight)
+        self.reward_config = cfg.reward()
         self.tasks = sample_tasks(TaskSetConfig(seed=cfg.task_seed))
         self._q = None
         self._q_time = -math.inf

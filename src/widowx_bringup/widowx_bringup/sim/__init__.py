@@ -8,7 +8,8 @@ Importing this package registers the gymnasium ids:
 Both end episodes by truncation after 40 steps at 3.3 Hz. Low-dimensional variants for the
 learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state with the goal),
 `WidowXInsertState-v0` and `WidowXInsertStateSparse-v0` (joint positions and rig pose, no goal),
-`WidowXInsertState-v1` and `WidowXInsertStateSparse-v1` (and the plug's pose relative to the router).
+`WidowXInsertState-v1` and `WidowXInsertStateSparse-v1` (and the plug's pose relative to the router),
+`WidowXInsertState-v2` and `WidowXInsertStateSparse-v2` (v1 with the funnel reward, `FUNNEL_REWARD`).
 
     import gymnasium as gym, widowx_bringup.sim
     env = gym.make("WidowXInsert-v0")
@@ -16,6 +17,7 @@ learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state 
 """
 from gymnasium.envs.registration import register, registry
 
+from ..scene import RewardConfig
 from .env import EPISODE_STEPS, EnvConfig, WidowXInsertEnv
 from .tasks import Task, TaskSetConfig, sample_tasks
 
@@ -32,4 +34,11 @@ for _id, _entry, _sparse in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", 
         register(id=_id, entry_point=f"widowx_bringup.sim.state_env:{_entry}",
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
 
-__all__ = ["EPISODE_STEPS", "EnvConfig", "Task", "TaskSetConfig", "WidowXInsertEnv", "sample_tasks"]
+FUNNEL_REWARD = RewardConfig(funnel_weight=0.1, funnel_scale=0.005)
+"""The shaped reward of the v2 state ids: the paper's plus a log-distance funnel (scene.RewardConfig)."""
+for _id, _sparse in (("WidowXInsertState-v2", False), ("WidowXInsertStateSparse-v2", True)):
+    if _id not in registry:
+        register(id=_id, entry_point="widowx_bringup.sim.state_env:WidowXInsertRelativeStateEnv",
+                 kwargs={"sparse": _sparse, "reward": FUNNEL_REWARD}, max_episode_steps=EPISODE_STEPS)
+
+__all__ = ["EPISODE_STEPS", "FUNNEL_REWARD", "EnvConfig", "Task", "TaskSetConfig", "WidowXInsertEnv", "sample_tasks"]

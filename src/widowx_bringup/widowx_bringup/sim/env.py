@@ -22,7 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..pid import JointVelocityPID, PIDConfig
-from ..scene import HOME_TIP, home_joint_positions
+from ..scene import HOME_TIP, RewardConfig, home_joint_positions
 from .core import SimConfig, WidowXSim
 from .tasks import Task, TaskSetConfig, sample_tasks
 
@@ -67,10 +67,12 @@ class WidowXInsertEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, sparse: bool = False, render_mode: str | None = None, config: EnvConfig | None = None,
-                 cameras: bool | None = None):
+                 cameras: bool | None = None, reward: RewardConfig | None = None):
         self.config = config or EnvConfig()
         if cameras is not None:
             self.config.sim.cameras = cameras
+        if reward is not None:  # the registered ids with the funnel reward pass it here
+            self.config.sim.reward = reward
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r}; supported: None, 'rgb_array'")
         self.render_mode = render_mode

@@ -14,8 +14,11 @@ variants take perception out, so that a CPU can tell which of the other two brea
   show the plug beside the router, so a convolutional encoder reads that relative pose; from v0's
   joint angles and rig pose a network must learn forward kinematics across the 20 training rig poses
   to the millimetre before the ports' rewards differ in what it predicts (docs/meld.md, eighth run).
+- `WidowXInsertState-v2` / `WidowXInsertStateSparse-v2`: v1's observation with the funnel reward
+  (`RewardConfig.funnel_weight` 0.1, `FUNNEL_REWARD`): a log-distance term that makes neighbouring
+  ports differ by ~0.3 of reward instead of 0.02 (docs/meld.md, ninth run).
 
-Same physics, rewards, episode length, tasks and `info` as `WidowXInsert-v0`; the cameras are off
+Same physics, rewards (v2's funnel aside), episode length, tasks and `info` as `WidowXInsert-v0`; the cameras are off
 (about twice the steps per second).
 """
 from __future__ import annotations
@@ -38,8 +41,8 @@ class _LowDimInsertEnv(WidowXInsertEnv):
 
     obs_dim: int = 0
 
-    def __init__(self, sparse: bool = False, render_mode: str | None = None, config=None):
-        super().__init__(sparse=sparse, render_mode=render_mode, config=config, cameras=False)
+    def __init__(self, sparse: bool = False, render_mode: str | None = None, config=None, reward=None):
+        super().__init__(sparse=sparse, render_mode=render_mode, config=config, cameras=False, reward=reward)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):

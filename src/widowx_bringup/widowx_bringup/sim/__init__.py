@@ -25,20 +25,18 @@ for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)
     if _id not in registry:
         register(id=_id, entry_point="widowx_bringup.sim.env:WidowXInsertEnv",
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
-for _id, _entry, _sparse in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False),
-                             ("WidowXInsertState-v0", "WidowXInsertStateEnv", False),
-                             ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True),
-                             ("WidowXInsertState-v1", "WidowXInsertRelativeStateEnv", False),
-                             ("WidowXInsertStateSparse-v1", "WidowXInsertRelativeStateEnv", True)):
-    if _id not in registry:
-        register(id=_id, entry_point=f"widowx_bringup.sim.state_env:{_entry}",
-                 kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
 
 FUNNEL_REWARD = RewardConfig(funnel_weight=0.1, funnel_scale=0.005)
 """The shaped reward of the v2 state ids: the paper's plus a log-distance funnel (scene.RewardConfig)."""
-for _id, _sparse in (("WidowXInsertState-v2", False), ("WidowXInsertStateSparse-v2", True)):
+for _id, _entry, _sparse, _reward in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False, None),
+                                      ("WidowXInsertState-v0", "WidowXInsertStateEnv", False, None),
+                                      ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True, None),
+                                      ("WidowXInsertState-v1", "WidowXInsertRelativeStateEnv", False, None),
+                                      ("WidowXInsertStateSparse-v1", "WidowXInsertRelativeStateEnv", True, None),
+                                      ("WidowXInsertState-v2", "WidowXInsertRelativeStateEnv", False, FUNNEL_REWARD),
+                                      ("WidowXInsertStateSparse-v2", "WidowXInsertRelativeStateEnv", True, FUNNEL_REWARD)):
     if _id not in registry:
-        register(id=_id, entry_point="widowx_bringup.sim.state_env:WidowXInsertRelativeStateEnv",
-                 kwargs={"sparse": _sparse, "reward": FUNNEL_REWARD}, max_episode_steps=EPISODE_STEPS)
+        register(id=_id, entry_point=f"widowx_bringup.sim.state_env:{_entry}",
+                 kwargs={"sparse": _sparse, "reward": _reward}, max_episode_steps=EPISODE_STEPS)
 
 __all__ = ["EPISODE_STEPS", "FUNNEL_REWARD", "EnvConfig", "Task", "TaskSetConfig", "WidowXInsertEnv", "sample_tasks"]

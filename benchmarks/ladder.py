@@ -8,6 +8,7 @@ Usage:
 Rungs (docs/meld.md, "The learnability ladder"):
   oracle  SAC on `WidowXInsertOracle-v0` (joints, plug pose, the goal's insertion pose): can the task,
           reward, action scale and episode length give insertion at all? Goal: >= 95% held-out.
+          `--oracle-env WidowXInsertOracle-v1`: the same state with the funnel reward (the v2 state ids').
   state   MELD with MLP encoder/decoder on `WidowXInsertState-v0` (dense) and `WidowXInsertStateSparse-v0`
           (2-episode trials), joint positions and rig pose only: the goal port is known through the
           reward alone. Goal: >= 90% held-out within 80k env steps, the SLAC switch far below.
@@ -33,9 +34,9 @@ def oracle(args) -> None:
     from meld_trainer.oracle_sac import OracleConfig, evaluate, train_oracle
     from meld_trainer.envs import make_env
     torch.set_num_threads(1)
-    cfg = OracleConfig(env_steps=args.env_steps, eval_every=args.eval_every_steps, eval_trials=20,
-                       reward_scale=args.oracle_reward_scale, seed=args.seed)
-    print(f"oracle rung: SAC on WidowXInsertOracle-v0 for {cfg.env_steps} env steps, reward scale "
+    cfg = OracleConfig(env_id=args.oracle_env, env_steps=args.env_steps, eval_every=args.eval_every_steps,
+                       eval_trials=20, reward_scale=args.oracle_reward_scale, seed=args.seed)
+    print(f"oracle rung: SAC on {cfg.env_id} for {cfg.env_steps} env steps, reward scale "
           f"{cfg.reward_scale}, one update per env step", flush=True)
     result = train_oracle(cfg, log=lambda line: print("  " + line, flush=True))
     env = make_env(cfg.env_id)
@@ -68,6 +69,8 @@ def main() -> int:
     p.add_argument("--variants", default="meld,slac")
     p.add_argument("--oracle-reward-scale", type=float, default=1.0,
                    help="critic reward scale of the oracle rung (1: the measured run in docs/meld.md)")
+    p.add_argument("--oracle-env", default="WidowXInsertOracle-v0",
+                   help="the oracle rung's env: WidowXInsertOracle-v0 (the paper's reward) or -v1 (with the funnel)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-root", default=f"runs/ladder-{time.strftime('%Y%m%d-%H%M%S')}")
     args = p.parse_args()

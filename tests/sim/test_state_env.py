@@ -8,11 +8,11 @@ import widowx_bringup.sim  # noqa: F401  (registers the ids)
 from widowx_bringup.kinematics import rotation_angle
 from widowx_bringup.scene import PLUG_DOWN, RewardConfig, shaped_reward
 
-STATE_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1",
-             "WidowXInsertState-v2", "WidowXInsertStateSparse-v2"]
+LOW_DIM_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1",
+             "WidowXInsertState-v2", "WidowXInsertStateSparse-v2", "WidowXInsertOracle-v0", "WidowXInsertOracle-v1"]
 
 
-@pytest.mark.parametrize("env_id", STATE_IDS)
+@pytest.mark.parametrize("env_id", LOW_DIM_IDS)
 def test_state_envs_pass_the_gymnasium_checker(env_id):
     e = gym.make(env_id)
     check_env(e.unwrapped, skip_render_check=True)
@@ -66,8 +66,17 @@ def test_funnel_reward_tells_neighbouring_ports_apart():
         assert far[0] > far[1] > far[2]
     assert gaps["v1"] == pytest.approx(0.02) and gaps["v2"] > 0.25
 
-    # In the env: the same physics and info, the reward lower by exactly the funnel of the distance.
+    v1.close(), v2.close()
+
+
+@pytest.mark.parametrize("base_id, funnel_id", [("WidowXInsertState-v1", "WidowXInsertState-v2"),
+                                                ("WidowXInsertOracle-v0", "WidowXInsertOracle-v1")])
+def test_funnel_ids_differ_from_their_base_by_the_funnel_alone(base_id, funnel_id):
+    """In the env: the same physics, observations and info, the reward lower by exactly the funnel of
+    the distance (the oracle rung's v1 is to its v0 what the state rung's v2 is to its v1)."""
+    v1, v2 = gym.make(base_id).unwrapped, gym.make(funnel_id).unwrapped
     cfg = v2.config.sim.reward
+    assert cfg.funnel_weight > 0 and v1.config.sim.reward.funnel_weight == 0
     rng = np.random.default_rng(1)
     v1.reset(seed=4, options={"task": 4}), v2.reset(seed=4, options={"task": 4})
     for _ in range(6):

@@ -6,7 +6,8 @@ Importing this package registers the gymnasium ids:
   - `WidowXInsertSparse-v0`: sparse reward, 1 while the plug is seated in the goal port ("link
     up"); the shaped reward stays in `info["shaped_reward"]`.
 Both end episodes by truncation after 40 steps at 3.3 Hz. Low-dimensional variants for the
-learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state with the goal),
+learnability ladder (`state_env.py`): `WidowXInsertOracle-v0` (privileged state with the goal;
+`-v1` the same with the funnel reward),
 `WidowXInsertState-v0` and `WidowXInsertStateSparse-v0` (joint positions and rig pose, no goal),
 `WidowXInsertState-v1` and `WidowXInsertStateSparse-v1` (and the plug's pose relative to the router),
 `WidowXInsertState-v2` and `WidowXInsertStateSparse-v2` (v1 with the funnel reward, `FUNNEL_REWARD`).
@@ -29,6 +30,7 @@ for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)
 FUNNEL_REWARD = RewardConfig(funnel_weight=0.1, funnel_scale=0.005)
 """The shaped reward of the v2 state ids: the paper's plus a log-distance funnel (scene.RewardConfig)."""
 for _id, _entry, _sparse, _reward in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False, None),
+                                      ("WidowXInsertOracle-v1", "WidowXInsertOracleEnv", False, FUNNEL_REWARD),
                                       ("WidowXInsertState-v0", "WidowXInsertStateEnv", False, None),
                                       ("WidowXInsertStateSparse-v0", "WidowXInsertStateEnv", True, None),
                                       ("WidowXInsertState-v1", "WidowXInsertRelativeStateEnv", False, None),

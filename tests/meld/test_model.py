@@ -149,6 +149,31 @@ def test_reward_input_dropout_withholds_rewards_in_training_only():
             == m.evidence(torch.zeros(2, 5), torch.zeros(2)).shape[-1] - 1), "the presence flag is one channel"
 
 
+def test_suffix_dropout_withholds_the_rest_of_a_trial():
+    """`reward_input_dropout_mode=suffix` hides every reward after a cut, in about p of the trials, and
+    never the first: the belief must carry the task forward instead of the last reward. The loss's
+    reward gradient reaches exactly the rewards before each trial's cut."""
+    cfg = tiny(reward_input_dropout=0.5, reward_input_dropout_mode="suffix")
+    torch.manual_seed(11)
+    m = LatentModel(cfg)
+    present = m.reward_presence(torch.zeros(4000, 9))
+    assert torch.all(present[:, 0] == 1), "the first reward of a trial is always given"
+    assert torch.all(present[:, 1:] <= present[:, :-1]), "once withheld, the rest of the trial stays withheld"
+    cut = (present.sum(1) < 9).float().mean().item()
+    assert 0.45 < cut < 0.55, f"{cut:.0%} of trials were cut with probability 0.5"
+    assert set(present.sum(1).unique().tolist()) == set(range(1, 10)), "cuts fall anywhere in 1..L-1 (L: none)"
+    images, actions, rewards = random_trial(cfg, B=64, L=9, seed=12)
+    r_in = rewards.clone().requires_grad_(True)
+    torch.manual_seed(13)
+    expect = m.reward_presence(rewards)
+    torch.manual_seed(13)
+    loss, _ = m.loss(images, actions, r_in, rewards)
+    loss.backward()
+    assert torch.equal(r_in.grad != 0, expect.bool())
+    with pytest.raises(ConfigError, match="reward_input_dropout_mode"):
+        ModelConfig(reward_input_dropout=0.5, reward_input_dropout_mode="episode")
+
+
 def test_filter_step_equals_batch_posterior():
     """The online filter, one frame at a time across a 2-episode trial, equals batch inference to 1e-5."""
     cfg = tiny()

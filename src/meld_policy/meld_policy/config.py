@@ -132,6 +132,13 @@ class ModelConfig:
     still reconstructed, so on those frames the model must predict it from what the belief carried
     over: the pressure to remember the task that the posterior, handed r_t at every step, otherwise
     lacks. The filter and the belief features always see the reward. 0 is the paper's model."""
+    reward_input_dropout_mode: str = "frame"
+    """How `reward_input_dropout` withholds rewards. 'frame': each frame's r_t on its own, so r_{t-1} is
+    usually there and the belief can get by carrying the last reward rather than the task (on the state
+    rung its reward from memory was no better than port-blind, docs/meld.md). 'suffix': with that
+    probability a trial loses every reward from a uniformly drawn step on (at least the first is
+    kept), so the belief must predict the rest of the trial's rewards from what it inferred before
+    the cut (as VariBAD decodes future rewards from its belief)."""
     pixel_var: float = 0.1
     """Fixed variance of the Gaussian observation likelihood: of each pixel (scaled to [-0.5, 0.5]) for
     'conv', of each state entry for 'mlp'. It sets how precisely the belief must hold the observation:
@@ -157,6 +164,8 @@ class ModelConfig:
         _check(0.0 <= p < 1.0, f"model.reward_input_dropout={self.reward_input_dropout}: must be in [0, 1)")
         _check(p == 0.0 or self.reward_input, "model.reward_input_dropout needs model.reward_input=true "
                "(the SLAC switch gives the posterior no reward to withhold)")
+        _check(self.reward_input_dropout_mode in ("frame", "suffix"),
+               f"model.reward_input_dropout_mode={self.reward_input_dropout_mode!r}: use frame or suffix")
         _check(self.reward_loss_weight >= 0, f"model.reward_loss_weight={self.reward_loss_weight}: must be >= 0")
 
     @property

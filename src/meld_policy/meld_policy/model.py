@@ -187,10 +187,7 @@ class LatentModel(nn.Module):
         frame's r_t is withheld from the posterior with that probability (still reconstructed).
         """
         x = self.obs_to_float(images)                                   # (B, L, 3, H, W) or (B, L, D)
-        present = None
-        if self.cfg.reward_input and self.cfg.reward_input_dropout > 0:
-            keep = torch.full_like(rewards_in, 1.0 - self.cfg.reward_input_dropout)
-            present = torch.bernoulli(keep)
+        present = self.reward_presence(rewards_in) if self.cfg.reward_input and self.cfg.reward_input_dropout > 0 else None
         steps = self.posterior(images, actions, rewards_in, x=x, present=present)
         z1 = self.stack(steps, "z1")
         z2 = self.stack(steps, "z2")
@@ -211,6 +208,19 @@ class LatentModel(nn.Module):
                  "model/reward_mse": ((rewards_target - r_mean) ** 2).mean().detach()}
         self._last_recon = (images[0].detach(), x_mean[0].detach())
         return loss, stats
+
+    def reward_presence(self, rewards_in: torch.Tensor) -> torch.Tensor:
+        """(B, L) 1 where a training trial's r_t reaches the posterior, 0 where it is withheld.
+
+        'frame': each r_t withheld with probability `reward_input_dropout`; 'suffix': with that
+        probability a trial's rewards are withheld from a cut drawn uniformly in 1..L-1 on."""
+        p = self.cfg.reward_input_dropout
+        if self.cfg.reward_input_dropout_mode == "frame":
+            return torch.bernoulli(torch.full_like(rewards_in, 1.0 - p))
+        B, L = rewards_in.shape
+        cut = torch.randint(1, max(L, 2), (B, 1), device=rewards_in.device)
+        cut = torch.where(torch.rand(B, 1, device=rewards_in.device) < p, cut, torch.full_like(cut, L))
+        return (torch.arange(L, device=rewards_in.device) < cut).to(rewards_in.dtype)
 
     def predict_reward(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         """Mean of p(r_t | z1_t, z2_t)."""

@@ -31,15 +31,16 @@ HERE = Path(__file__).resolve().parent
 def oracle(args) -> None:
     import torch
     from meld_trainer.meta_train import wilson_interval
-    from meld_trainer.oracle_sac import OracleConfig, evaluate, train_oracle
+    from meld_trainer.oracle_sac import LastRewardObs, OracleConfig, evaluate, train_oracle
     from meld_trainer.envs import make_env
     torch.set_num_threads(1)
     cfg = OracleConfig(env_id=args.oracle_env, env_steps=args.env_steps, eval_every=args.eval_every_steps,
-                       eval_trials=20, reward_scale=args.oracle_reward_scale, seed=args.seed)
-    print(f"oracle rung: SAC on {cfg.env_id} for {cfg.env_steps} env steps, reward scale "
+                       eval_trials=20, reward_scale=args.oracle_reward_scale, seed=args.seed,
+                       last_reward_in_obs=args.oracle_last_reward)
+    print(f"oracle rung: SAC on {cfg.env_id}{' and the last reward' * cfg.last_reward_in_obs} for {cfg.env_steps} env steps, reward scale "
           f"{cfg.reward_scale}, one update per env step", flush=True)
     result = train_oracle(cfg, log=lambda line: print("  " + line, flush=True))
-    env = make_env(cfg.env_id)
+    env = LastRewardObs(make_env(cfg.env_id)) if cfg.last_reward_in_obs else make_env(cfg.env_id)
     final = evaluate(env, result["actor"], list(env.unwrapped.heldout_task_ids), 10 * args.trials_per_task, seed=4242)
     lo, hi = wilson_interval(final["successes"], final["trials"])
     print(f"oracle final: held-out success {100 * final['success']:.0f}% ({final['successes']}/{final['trials']}, "
@@ -71,6 +72,9 @@ def main() -> int:
                    help="critic reward scale of the oracle rung (1: the measured run in docs/meld.md)")
     p.add_argument("--oracle-env", default="WidowXInsertOracle-v0",
                    help="the oracle rung's env: WidowXInsertOracle-v0 (the paper's reward) or -v1 (with the funnel)")
+    p.add_argument("--oracle-last-reward", action="store_true",
+                   help="append the last reward to the oracle rung's observation: with a state env without the goal "
+                        "(--oracle-env WidowXInsertState-v2) this is the reactive baseline, SAC with no memory")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-root", default=f"runs/ladder-{time.strftime('%Y%m%d-%H%M%S')}")
     args = p.parse_args()

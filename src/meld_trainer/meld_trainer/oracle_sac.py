@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -43,10 +44,35 @@ class OracleConfig:
     eval_trials: int = 30
     """Held-out episodes per evaluation (cycling over the held-out tasks)."""
     seed: int = 0
+    last_reward_in_obs: bool = False
+    """Append the previous step's reward to the observation (`LastRewardObs`): on a state env without
+    the goal this is the reactive baseline, SAC with no memory that reads the port from (pose, reward)."""
     env_kwargs: dict = field(default_factory=dict)
     """Keyword arguments of the env (e.g. {"config": EnvConfig(...)})."""
     sac: SACConfig = field(default_factory=lambda: SACConfig(batch_size=256))
     actor: ActorConfig = field(default_factory=ActorConfig)
+
+
+class LastRewardObs(gym.Wrapper):
+    """The observation followed by the reward of the step that produced it (0 after a reset).
+
+    On the state rung's envs the plug's pose is in the observation and the reward is a known function
+    of that pose and the goal port, so (observation, last reward) names the port at nearly every step:
+    SAC with no memory at all can then act on the port, which is what MELD's belief must match."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(np.append(space.low, -np.inf).astype(np.float32),
+                                                np.append(space.high, np.inf).astype(np.float32), dtype=np.float32)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return np.append(obs, 0.0).astype(np.float32), info
+
+    def step(self, action):
+        obs, r, terminated, truncated, info = self.env.step(action)
+        return np.append(obs, r).astype(np.float32), r, terminated, truncated, info
 
 
 class TransitionReplay:
@@ -93,6 +119,8 @@ def train_oracle(cfg: OracleConfig, log: Callable[[str], None] = lambda s: None)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     env, eval_env = make_env(cfg.env_id, **cfg.env_kwargs), make_env(cfg.env_id, **cfg.env_kwargs)
+    if cfg.last_reward_in_obs:
+        env, eval_env = LastRewardObs(env), LastRewardObs(eval_env)
     u = env.unwrapped
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     high = env.action_space.high.astype(np.float32)

@@ -9,6 +9,8 @@ Rungs (docs/meld.md, "The learnability ladder"):
   oracle  SAC on `WidowXInsertOracle-v0` (joints, plug pose, the goal's insertion pose): can the task,
           reward, action scale and episode length give insertion at all? Goal: >= 95% held-out.
           `--oracle-env WidowXInsertOracle-v1`: the same state with the funnel reward (the v2 state ids').
+          `--oracle-env WidowXInsertState-v2 --oracle-last-reward`: the reactive baseline, SAC with no
+          memory on the state rung's observation and the last reward (no goal in the observation).
   state   MELD with MLP encoder/decoder on `WidowXInsertState-v0` (dense) and `WidowXInsertStateSparse-v0`
           (2-episode trials), joint positions and rig pose only: the goal port is known through the
           reward alone. Goal: >= 90% held-out within 80k env steps, the SLAC switch far below.
@@ -37,8 +39,9 @@ def oracle(args) -> None:
     cfg = OracleConfig(env_id=args.oracle_env, env_steps=args.env_steps, eval_every=args.eval_every_steps,
                        eval_trials=20, reward_scale=args.oracle_reward_scale, seed=args.seed,
                        last_reward_in_obs=args.oracle_last_reward)
-    print(f"oracle rung: SAC on {cfg.env_id}{' and the last reward' * cfg.last_reward_in_obs} for {cfg.env_steps} env steps, reward scale "
-          f"{cfg.reward_scale}, one update per env step", flush=True)
+    seen = cfg.env_id + " and the last reward" * cfg.last_reward_in_obs
+    print(f"oracle rung: SAC on {seen} for {cfg.env_steps} env steps, reward scale {cfg.reward_scale}, "
+          "one update per env step", flush=True)
     result = train_oracle(cfg, log=lambda line: print("  " + line, flush=True))
     env = LastRewardObs(make_env(cfg.env_id)) if cfg.last_reward_in_obs else make_env(cfg.env_id)
     final = evaluate(env, result["actor"], list(env.unwrapped.heldout_task_ids), 10 * args.trials_per_task, seed=4242)
@@ -81,7 +84,11 @@ def main() -> int:
     rc = 0
     for rung in args.rungs.split(","):
         if rung == "oracle":
-            oracle(args)
+            try:
+                oracle(args)
+            except RuntimeError as exc:  # an env id that does not exist: its sentence, no traceback
+                print(f"ladder.py: {exc}", file=sys.stderr)
+                return 2
         elif rung == "state":
             rc = max(rc, state(args))
         else:

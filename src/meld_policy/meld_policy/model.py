@@ -183,11 +183,13 @@ class LatentModel(nn.Module):
         """Negative ELBO per frame, averaged over batch and time.
 
         rewards_in feed the posterior (the sparse reward for sparse tasks); rewards_target are
-        reconstructed (the shaped reward, paper Appendix C). With `reward_input_dropout` > 0 each
-        frame's r_t is withheld from the posterior with that probability (still reconstructed).
+        reconstructed (the shaped reward, paper Appendix C). With `reward_input_dropout` > 0 some rewards
+        are withheld from the posterior (`reward_presence`: single frames or a trial's suffix) and
+        still reconstructed.
         """
         x = self.obs_to_float(images)                                   # (B, L, 3, H, W) or (B, L, D)
-        present = self.reward_presence(rewards_in) if self.cfg.reward_input and self.cfg.reward_input_dropout > 0 else None
+        withholds = self.cfg.reward_input and self.cfg.reward_input_dropout > 0
+        present = self.reward_presence(rewards_in) if withholds else None
         steps = self.posterior(images, actions, rewards_in, x=x, present=present)
         z1 = self.stack(steps, "z1")
         z2 = self.stack(steps, "z2")

@@ -20,8 +20,17 @@ def make_env(env_id: str, **kwargs) -> gym.Env:
     try:
         return gym.make(env_id, **kwargs)
     except gym.error.Error as exc:
-        raise RuntimeError(f"cannot make env {env_id!r} ({exc}); ids: PointGoal-v0, PointGoalSparse-v0, "
-                           "WidowXInsert-v0, WidowXInsertSparse-v0") from exc
+        raise RuntimeError(f"cannot make env {env_id!r} ({exc}); ids: {', '.join(known_ids())}") from exc
+
+
+def known_ids() -> list[str]:
+    """The meta-env ids this project registers (importing the registering modules that import)."""
+    for module in _REGISTRARS.values():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    return sorted(i for i in gym.registry if i.startswith(tuple(_REGISTRARS)))
 
 
 def is_sparse(env_id: str) -> bool:

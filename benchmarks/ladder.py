@@ -33,8 +33,7 @@ HERE = Path(__file__).resolve().parent
 def oracle(args) -> None:
     import torch
     from meld_trainer.meta_train import wilson_interval
-    from meld_trainer.oracle_sac import LastRewardObs, OracleConfig, evaluate, train_oracle
-    from meld_trainer.envs import make_env
+    from meld_trainer.oracle_sac import OracleConfig, evaluate, make_oracle_env, train_oracle
     torch.set_num_threads(1)
     cfg = OracleConfig(env_id=args.oracle_env, env_steps=args.env_steps, eval_every=args.eval_every_steps,
                        eval_trials=20, reward_scale=args.oracle_reward_scale, seed=args.seed,
@@ -43,7 +42,7 @@ def oracle(args) -> None:
     print(f"oracle rung: SAC on {seen} for {cfg.env_steps} env steps, reward scale {cfg.reward_scale}, "
           "one update per env step", flush=True)
     result = train_oracle(cfg, log=lambda line: print("  " + line, flush=True))
-    env = LastRewardObs(make_env(cfg.env_id)) if cfg.last_reward_in_obs else make_env(cfg.env_id)
+    env = make_oracle_env(cfg)
     final = evaluate(env, result["actor"], list(env.unwrapped.heldout_task_ids), 10 * args.trials_per_task, seed=4242)
     lo, hi = wilson_interval(final["successes"], final["trials"])
     print(f"oracle final: held-out success {100 * final['success']:.0f}% ({final['successes']}/{final['trials']}, "

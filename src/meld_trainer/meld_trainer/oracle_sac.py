@@ -75,6 +75,12 @@ class LastRewardObs(gym.Wrapper):
         return np.append(obs, r).astype(np.float32), r, terminated, truncated, info
 
 
+def make_oracle_env(cfg: OracleConfig) -> gym.Env:
+    """The env the rung's actor acts in: cfg.env_id, with the last reward appended if cfg says so."""
+    env = make_env(cfg.env_id, **cfg.env_kwargs)
+    return LastRewardObs(env) if cfg.last_reward_in_obs else env
+
+
 class TransitionReplay:
     """A ring buffer of (o, a, r, o', not_done) in numpy."""
 
@@ -118,9 +124,7 @@ def train_oracle(cfg: OracleConfig, log: Callable[[str], None] = lambda s: None)
     """Train SAC on the oracle env for cfg.env_steps; returns the held-out curve and the actor."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    env, eval_env = make_env(cfg.env_id, **cfg.env_kwargs), make_env(cfg.env_id, **cfg.env_kwargs)
-    if cfg.last_reward_in_obs:
-        env, eval_env = LastRewardObs(env), LastRewardObs(eval_env)
+    env, eval_env = make_oracle_env(cfg), make_oracle_env(cfg)
     u = env.unwrapped
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     high = env.action_space.high.astype(np.float32)

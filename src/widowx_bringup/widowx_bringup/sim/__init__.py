@@ -28,7 +28,8 @@ for _id, _sparse in (("WidowXInsert-v0", False), ("WidowXInsertSparse-v0", True)
                  kwargs={"sparse": _sparse}, max_episode_steps=EPISODE_STEPS)
 
 FUNNEL_REWARD = RewardConfig(funnel_weight=0.1, funnel_scale=0.005)
-"""The shaped reward of the v2 state ids and the oracle's v1: the paper's plus a log-distance funnel (scene.RewardConfig)."""
+"""The shaped reward of the v2 state ids and the oracle's v1: the paper's plus a log-distance funnel
+(scene.RewardConfig)."""
 for _id, _entry, _sparse, _reward in (("WidowXInsertOracle-v0", "WidowXInsertOracleEnv", False, None),
                                       ("WidowXInsertOracle-v1", "WidowXInsertOracleEnv", False, FUNNEL_REWARD),
                                       ("WidowXInsertState-v0", "WidowXInsertStateEnv", False, None),

@@ -14,6 +14,7 @@ Rungs (docs/meld.md, "The learnability ladder"):
   state   MELD with MLP encoder/decoder on `WidowXInsertState-v0` (dense) and `WidowXInsertStateSparse-v0`
           (2-episode trials), joint positions and rig pose only: the goal port is known through the
           reward alone. Goal: >= 90% held-out within 80k env steps, the SLAC switch far below.
+          `--state-envs WidowXInsertState-v3,WidowXInsertStateSparse-v3`: the ids of the eleventh run.
 The state rung runs benchmarks/learn_widowx.py (one meld-train run per env and variant, one torch
 thread each, all at once); sparse runs keep the paper's ratio (12 model and 12 actor-critic updates
 per 40 env steps: learn_widowx.py gives an 80-step trial 24 and 24). Every figure is printed with its trial count and 95%
@@ -53,7 +54,7 @@ def oracle(args) -> None:
 def state(args) -> int:
     root = Path(args.run_root)
     procs = []
-    for env_id in ("WidowXInsertState-v0", "WidowXInsertStateSparse-v0"):
+    for env_id in args.state_envs.split(","):
         cmd = [sys.executable, str(HERE / "learn_widowx.py"), "--envs", env_id, "--config", "state",
                "--variants", args.variants, "--env-steps", str(args.env_steps), "--eval-every-steps",
                str(args.eval_every_steps), "--trials-per-task", str(args.trials_per_task), "--parallel",
@@ -77,6 +78,9 @@ def main() -> int:
     p.add_argument("--oracle-last-reward", action="store_true",
                    help="append the last reward to the oracle rung's observation: with a state env without the goal "
                         "(--oracle-env WidowXInsertState-v2) this is the reactive baseline, SAC with no memory")
+    p.add_argument("--state-envs", default="WidowXInsertState-v0,WidowXInsertStateSparse-v0",
+                   help="the state rung's envs, comma-separated: v0 (joints and rig pose), v2 (and the plug's "
+                        "pose in the router's frame, the funnel reward), v3 (v2 meta-trained on every port at each pose)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-root", default=f"runs/ladder-{time.strftime('%Y%m%d-%H%M%S')}")
     args = p.parse_args()

@@ -9,7 +9,8 @@ from widowx_bringup.kinematics import rotation_angle
 from widowx_bringup.scene import PLUG_DOWN, RewardConfig, shaped_reward
 
 LOW_DIM_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1",
-             "WidowXInsertState-v2", "WidowXInsertStateSparse-v2", "WidowXInsertOracle-v0", "WidowXInsertOracle-v1"]
+               "WidowXInsertState-v2", "WidowXInsertStateSparse-v2", "WidowXInsertState-v3", "WidowXInsertStateSparse-v3",
+               "WidowXInsertOracle-v0", "WidowXInsertOracle-v1"]
 
 
 @pytest.mark.parametrize("env_id", LOW_DIM_IDS)
@@ -86,6 +87,33 @@ def test_funnel_ids_differ_from_their_base_by_the_funnel_alone(base_id, funnel_i
         assert np.array_equal(o1, o2) and i1["distance"] == i2["distance"]
         assert r1 - r2 == pytest.approx(cfg.funnel_weight * np.log1p((i2["distance"] / cfg.funnel_scale) ** 2))
     v1.close(), v2.close()
+
+
+@pytest.mark.parametrize("base_id, all_ports_id", [("WidowXInsertState-v2", "WidowXInsertState-v3"),
+                                                   ("WidowXInsertStateSparse-v2", "WidowXInsertStateSparse-v3")])
+def test_all_ports_ids_train_every_port_at_every_pose_and_hold_out_the_same_tasks(base_id, all_ports_id):
+    """v3 is v2 meta-trained on the 20 training rig poses with each of the four ports, so the pose in the
+    observation no longer names the goal port; its held-out tasks, what is measured, are v2's, and a task
+    id means the same in both (ids 0-29; the rig's task file numbers them so)."""
+    base, v3 = gym.make(base_id).unwrapped, gym.make(all_ports_id).unwrapped
+    assert v3.tasks[:30] == base.tasks and v3.heldout_task_ids == base.heldout_task_ids == list(range(20, 30))
+    train = [v3.tasks[i] for i in v3.train_task_ids]
+    poses = {(t.translation, t.rotation) for t in base.tasks if t.split == "train"}
+    assert len(train) == 80 and {(t.translation, t.rotation) for t in train} == poses
+    assert sorted((t.translation, t.rotation, t.port) for t in train) == sorted((*p, port) for p in poses for port in range(4))
+    for h in (v3.tasks[i] for i in v3.heldout_task_ids):  # unseen: no training pose is within the separation
+        assert all(max(abs(h.translation - t), abs(h.rotation - r)) >= 0.5e-3 for t, r in poses)
+    assert v3.sparse == base.sparse and v3.config.sim.reward == base.config.sim.reward
+    task = v3.tasks[57]
+    obs, info = v3.reset(seed=3, options={"task": 57})
+    assert info["goal_port"] == task.port and v3.sim.rig_pose() == pytest.approx((task.translation, task.rotation))
+    base.close(), v3.close()
+
+
+def test_train_ports_refuses_an_unknown_choice():
+    from widowx_bringup.sim.tasks import TaskSetConfig
+    with pytest.raises(ValueError, match="'drawn'.*'all'"):
+        TaskSetConfig(train_ports="every")
 
 
 @pytest.mark.parametrize("bad", [{"funnel_weight": -0.1}, {"funnel_scale": 0.0}, {"rotation_weight": -1.0}])

@@ -67,8 +67,10 @@ class WidowXInsertEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
     def __init__(self, sparse: bool = False, render_mode: str | None = None, config: EnvConfig | None = None,
-                 cameras: bool | None = None, reward: RewardConfig | None = None):
+                 cameras: bool | None = None, reward: RewardConfig | None = None, tasks: TaskSetConfig | None = None):
         self.config = config or EnvConfig()
+        if tasks is not None:  # the registered ids with every port at each training pose pass it here
+            self.config.tasks = tasks
         if cameras is not None:
             self.config.sim.cameras = cameras
         if reward is not None:  # the registered ids with the funnel reward pass it here

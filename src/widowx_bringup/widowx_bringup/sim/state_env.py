@@ -17,9 +17,12 @@ variants take perception out, so that a CPU can tell which of the other two brea
 - `WidowXInsertState-v2` / `WidowXInsertStateSparse-v2`: v1's observation with the funnel reward
   (`RewardConfig.funnel_weight` 0.1, `FUNNEL_REWARD`): a log-distance term that makes neighbouring
   ports differ by ~0.3 of reward instead of 0.02 (docs/meld.md, ninth run).
+- `WidowXInsertState-v3` / `WidowXInsertStateSparse-v3`: v2 meta-trained on each training rig pose
+  with every port (`tasks.TaskSetConfig.train_ports="all"`, 80 training tasks), so that the rig pose in
+  the observation does not name the port; the same 10 held-out tasks (docs/meld.md, eleventh run).
 
-Same physics, rewards (v2's funnel aside), episode length, tasks and `info` as `WidowXInsert-v0`; the cameras are off
-(about twice the steps per second).
+Same physics, rewards (v2's funnel aside), episode length, tasks (v3's added training tasks aside) and `info` as
+`WidowXInsert-v0`; the cameras are off (about twice the steps per second).
 """
 from __future__ import annotations
 
@@ -41,8 +44,9 @@ class _LowDimInsertEnv(WidowXInsertEnv):
 
     obs_dim: int = 0
 
-    def __init__(self, sparse: bool = False, render_mode: str | None = None, config=None, reward=None):
-        super().__init__(sparse=sparse, render_mode=render_mode, config=config, cameras=False, reward=reward)
+    def __init__(self, sparse: bool = False, render_mode: str | None = None, config=None, reward=None, tasks=None):
+        super().__init__(sparse=sparse, render_mode=render_mode, config=config, cameras=False, reward=reward,
+                         tasks=tasks)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_dim,), dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):

@@ -4,6 +4,12 @@ A seeded sampler draws the paper's 20 training and 10 held-out tasks from a 2 cm
 16 degree rotation range. Task ids 0-19 are training, 20-29 held-out; the reset rig's task file
 (`meld-sim tasks --out ...`) numbers them the same way, so "task 23" means the same rig pose and
 goal port in the simulator and on the robot.
+
+Each drawn task has one goal port, so across the 20 training tasks the rig pose, which the arm's
+observation holds, tells the port: a meta-learner can recall it per pose instead of reading it from
+the rewards, and a port drawn for few poses (port 0 for 2 of 20) is rarely practised.
+`TaskSetConfig.train_ports="all"` adds every other port at each training pose (ids 30 on, 80
+training tasks); ids 0-29 and the held-out tasks stay as drawn.
 """
 from __future__ import annotations
 
@@ -40,8 +46,14 @@ class TaskSetConfig:
     num_ports: int = 4
     min_separation: float = 0.5e-3
     """Held-out tasks with the same port lie at least this far (m, and mrad) from every training task."""
+    train_ports: str = "drawn"
+    """"drawn": one goal port per training pose, as drawn (the paper's 20 tasks); "all": also every other
+    port at each training pose (ids from num_train + num_heldout on), so the pose does not name the port."""
 
     def __post_init__(self) -> None:
+        if self.train_ports not in ("drawn", "all"):
+            raise ValueError(f"train_ports={self.train_ports!r}; use 'drawn' (one port per training pose) "
+                             "or 'all' (every port at each training pose)")
         if self.num_train < 1 or self.num_heldout < 1:
             raise ValueError("need at least one training and one held-out task")
         if self.translation_range < 0 or self.rotation_range < 0:
@@ -69,12 +81,17 @@ def sample_tasks(config: TaskSetConfig = TaskSetConfig()) -> list[Task]:
     while len(tasks) < config.num_train + config.num_heldout:
         candidate = draw("heldout")
         if all(
-            t.port != candidate.port
+            (t.port != candidate.port and config.train_ports == "drawn")  # with "all" every pose has every port
             or max(abs(t.translation - candidate.translation), abs(t.rotation - candidate.rotation))
             >= config.min_separation
             for t in train
         ):
             tasks.append(candidate)
+    if config.train_ports == "all":
+        for t in train:
+            for port in range(config.num_ports):
+                if port != t.port:
+                    tasks.append(Task(len(tasks), "train", port, t.translation, t.rotation))
     return tasks
 
 

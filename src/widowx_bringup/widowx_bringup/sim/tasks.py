@@ -45,7 +45,8 @@ class TaskSetConfig:
     """Full range of the rig rotation, rad, centred on zero."""
     num_ports: int = 4
     min_separation: float = 0.5e-3
-    """Held-out tasks with the same port lie at least this far (m, and mrad) from every training task."""
+    """Held-out tasks with the same port lie at least this far (m, and mrad) from every training task (with
+    train_ports="all", from every training pose; for seed 0 the held-out tasks are the same either way)."""
     train_ports: str = "drawn"
     """"drawn": one goal port per training pose, as drawn (the paper's 20 tasks); "all": also every other
     port at each training pose (ids from num_train + num_heldout on), so the pose does not name the port."""

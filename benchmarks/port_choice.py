@@ -10,7 +10,7 @@ goal port, how the trial ended (seated; at the goal port unseated; in front of a
 15 mm of it, a port's spacing being ~19 mm; lost), the final distances, and the nearest port every
 fourth step (the `path`: "3111111111" left the start near port 3 for port 1 by step 4 and stayed).
 The summary counts the endings and the trials that reached one port's mouth (within 8 mm) and later
-another's (`changed its mind`): on the state rung
+another's, in the same episode or the next one of a sparse trial (`changed its mind`): on the state rung
 (docs/meld.md, eleventh run) every failure of R4 was a wrong port chosen within the first few steps
 and never left, on training tasks too, and port 0 was never chosen.
 """
@@ -32,10 +32,13 @@ AT = 8e-3  # m: at a port's mouth (seated, the tip is ~4 mm from the insertion p
 
 
 class PortDistances(gym.Wrapper):
-    """Records after every step the plug tip's distance (m) to each port's insertion point."""
+    """Records after every step the plug tip's distance (m) to each port's insertion point, per episode."""
+
+    episodes: list[list[list[float]]] = []
 
     def reset(self, **kwargs):
         self.distances: list[list[float]] = []
+        self.episodes.append(self.distances)
         return self.env.reset(**kwargs)
 
     def step(self, action):
@@ -73,22 +76,25 @@ def main() -> int:
     episodes = 2 if is_sparse(policy.env_id) else 1
     tasks = u.heldout_task_ids if args.tasks == "heldout" else u.train_task_ids
     endings, changed, by_goal = Counter(), 0, Counter()
-    print(f"{args.checkpoint}: {policy.env_id}, {args.tasks} tasks, {args.trials_per_task} trials each "
-          f"(the last of {episodes} episode(s) shown)")
+    print(f"{args.checkpoint}: {policy.env_id}, {args.tasks} tasks, {args.trials_per_task} trials each; "
+          f"ending and distances of the trial's last episode, paths of its {episodes} episode(s)")
     for task in tasks:
         for k in range(args.trials_per_task):
+            env.episodes = []
             _, s = run_trial(env, policy.filter, policy.actor, episodes,
                              TrialJob(task, mode="policy", seed=10**7 + 97 * task + k, deterministic=True))
             goal = u.task.port
-            d = 1e3 * np.asarray(env.distances)
+            trial = [1e3 * np.asarray(e) for e in env.episodes]
+            d = trial[-1]
             nearest = d.argmin(1)
             end = ending(bool(s["success"]), goal, d[-1] / 1e3)
             endings[end] += 1
             by_goal[(goal, end == "seated")] += 1
-            visited = [int(q) for q, dist in zip(nearest, d.min(1)) if dist < 1e3 * AT]
+            visited = [int(q) for e in trial for q, dist in zip(e.argmin(1), e.min(1)) if dist < 1e3 * AT]
             changed += int(len(set(visited)) > 1)
+            paths = " | ".join("".join(map(str, e.argmin(1)[::4])) for e in trial)
             print(f"  task {task:3d} goal {goal}: {end:22s} final {d[-1, goal]:5.1f} mm from the goal, nearest port "
-                  f"{nearest[-1]} at {d[-1].min():5.1f} mm; path {''.join(map(str, nearest[::4]))}")
+                  f"{nearest[-1]} at {d[-1].min():5.1f} mm; path {paths}")
     n = sum(endings.values())
     print(f"endings over {n} trials: " + ", ".join(f"{k} {v}" for k, v in endings.most_common()))
     print(f"trials that reached one port's mouth and later another's (changed its mind): {changed}/{n}")

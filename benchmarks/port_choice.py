@@ -34,7 +34,9 @@ AT = 8e-3  # m: at a port's mouth (seated, the tip is ~4 mm from the insertion p
 class PortDistances(gym.Wrapper):
     """Records after every step the plug tip's distance (m) to each port's insertion point, per episode."""
 
-    episodes: list[list[list[float]]] = []
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.episodes: list[list[list[float]]] = []  # the caller empties it before each trial
 
     def reset(self, **kwargs):
         self.distances: list[list[float]] = []

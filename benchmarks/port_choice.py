@@ -27,8 +27,8 @@ from belief_probe import load_state_policy  # benchmarks/ is the script's folder
 from meld_trainer.collect import TrialJob, run_trial
 from meld_trainer.envs import is_sparse, make_env
 
-NEAR = 15e-3  # m: in front of a port (ports are ~19 mm apart)
-AT = 8e-3  # m: at a port's mouth (seated, the tip is ~4 mm from the insertion point)
+NEAR_MM = 15.0  # in front of a port (ports are ~19 mm apart)
+AT_MM = 8.0  # at a port's mouth (seated, the tip is ~4 mm from the insertion point)
 
 
 class PortDistances(gym.Wrapper):
@@ -54,10 +54,11 @@ class PortDistances(gym.Wrapper):
 
 
 def ending(success: bool, goal: int, final: np.ndarray) -> str:
+    """How a trial ended, from its success and the final distances (mm) to each port."""
     nearest = int(final.argmin())
     if success:
         return "seated"
-    if final[nearest] >= NEAR:
+    if final[nearest] >= NEAR_MM:
         return "lost"
     return "at the goal, unseated" if nearest == goal else "at another port"
 
@@ -89,10 +90,10 @@ def main() -> int:
             trial = [1e3 * np.asarray(e) for e in env.episodes]
             d = trial[-1]
             nearest = d.argmin(1)
-            end = ending(bool(s["success"]), goal, d[-1] / 1e3)
+            end = ending(bool(s["success"]), goal, d[-1])
             endings[end] += 1
             by_goal[(goal, end == "seated")] += 1
-            visited = [int(q) for e in trial for q, dist in zip(e.argmin(1), e.min(1)) if dist < 1e3 * AT]
+            visited = [int(q) for e in trial for q, dist in zip(e.argmin(1), e.min(1)) if dist < AT_MM]
             changed += int(len(set(visited)) > 1)
             paths = " | ".join("".join(map(str, e.argmin(1)[::4])) for e in trial)
             print(f"  task {task:3d} goal {goal}: {end:22s} final {d[-1, goal]:5.1f} mm from the goal, nearest port "

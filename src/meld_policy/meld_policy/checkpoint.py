@@ -173,6 +173,20 @@ def load_policy(path: str | os.PathLike, device: str | torch.device = "cpu") -> 
                   [f"unknown config field {w} in {path}: ignored" for w in warnings])
 
 
+def camera_policy_problem(model_config: dict[str, Any], env_id: str, path: str | os.PathLike) -> str:
+    """Why a policy cannot act on the ROS graph (a sentence), or "" when it can.
+
+    The graph's policy node feeds the model the two cameras' images; a policy of the ladder's state
+    rung (model.encoder 'mlp') reads a vector of joint and plug positions that no topic carries, so
+    it would fail at its first step. Said when the file is given, with where such a file does run."""
+    if model_config.get("encoder", "conv") == "conv":
+        return ""
+    return (f"{path} acts from a {model_config.get('obs_dim', '?')}-number state vector (trained on {env_id or '?'}, "
+            "the ladder's state rung), not from the cameras the ROS graph's policy reads; meta-test it with "
+            f"`meld-eval --checkpoint {path}`, or give the graph a policy trained on images "
+            "(WidowXInsert-v0 or WidowXInsertSparse-v0)")
+
+
 def to_plain(obj: Any) -> Any:
     """Convert numpy scalars/tuples to plain Python so the checkpoint loads with weights_only=True."""
     import numpy as np

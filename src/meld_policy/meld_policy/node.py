@@ -31,7 +31,7 @@ delayed the 3.3 Hz timer by up to 180 ms (benchmarks/ros_latency.py), single-thr
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +50,7 @@ from meld_ros.params import declare_config
 from meld_ros.qos import COMMAND, EVENTS, LATCHED, SENSOR, STATE
 from meld_ros.transfer import PolicyLink, TransferConfig
 
-from .checkpoint import Policy, load_policy
+from .checkpoint import Policy, camera_policy_problem, load_policy
 from .episode_io import write_episode
 from .episode_protocol import EpisodeReport, EpisodeRequest, ProtocolError
 from .episode_runner import EpisodeRunner
@@ -189,6 +189,11 @@ class PolicyNode(Node):
             policy = load_policy(path, device=self.config.device)
         except Exception as exc:  # any file on the topic: the node keeps acting with what it has
             self.get_logger().error(f"checkpoint {path} not loaded ({exc}); keeping "
+                                    f"{self.policy_path or 'no checkpoint'}")
+            return
+        problem = camera_policy_problem(asdict(policy.model_config), policy.env_id, path)
+        if problem:
+            self.get_logger().error(f"checkpoint {path} not loaded ({problem}); keeping "
                                     f"{self.policy_path or 'no checkpoint'}")
             return
         if policy.actor.action_dim != ACTION_DIM:

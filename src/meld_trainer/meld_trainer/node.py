@@ -573,13 +573,16 @@ class TrainerNode(Node):
 
 def policy_file_problem(path: Path, env_id: str) -> str:
     """Why `path` cannot be meta-tested on `env_id` (a sentence), or "" when it can."""
-    from meld_policy.checkpoint import CheckpointError, load_raw
+    from meld_policy.checkpoint import CheckpointError, camera_policy_problem, load_raw
     if not path.is_file():
         return f"policy_file {path} does not exist; pass a file from meld-export (e.g. models/NAME.pt) or a checkpoint"
     try:
         raw = load_raw(path, map_location="cpu")
     except CheckpointError as exc:
         return f"policy_file {path}: {exc}"
+    problem = camera_policy_problem(raw.get("config", {}).get("model", {}), raw.get("env_id", ""), path)
+    if problem:
+        return f"policy_file {problem}"
     if raw.get("env_id") != env_id:
         return (f"policy_file {path} was trained on {raw.get('env_id')}, not {env_id}; "
                 f"start the graph with env_id:={raw.get('env_id')}")

@@ -5,7 +5,8 @@ DDS, as a loose cable, a broken reward node or a stray file would inject them (i
   it is given up, 25 s at most):
   the policy drops them (the arm held), abandons the episode, the trainer retries the trial;
 - checkpoint paths that are no weights-only checkpoint (an empty file, a pickle with code in it,
-  a text file) on `checkpoint`: the policy says so and keeps acting with what it has;
+  a text file) and a good policy file of the state rung, which reads no cameras (models/), on
+  `checkpoint`: the policy says so and keeps acting with what it has;
 - NaN rewards for 1 s inside a policy episode: ticks held, the episode written with finite data.
 
 Then: meta-training finished (exit 0, no FATAL), the policy never died, and every episode file
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ from meld_ros.qos import LATCHED, SENSOR, STATE  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 LIMIT = 420.0
+SHIPPED_STATE_POLICY = Path(__file__).resolve().parents[2] / "models" / "meld_widowx_state_v3.pt"
 
 
 class Code:
@@ -89,6 +92,7 @@ def faulted(tmp_path_factory):
     (bad / "empty.pt").write_bytes(b"")
     (bad / "notes.pt").write_text("not a checkpoint\n")
     torch.save({"format_version": 1, "x": Code()}, bad / "code.pt")
+    shutil.copyfile(SHIPPED_STATE_POLICY, bad / "state.pt")  # a good file the graph cannot act with
     probe = ProbeNode("faults_probe")
     inject = Injector(probe)
     states: list = probe.collect(String, "policy/state", LATCHED)
@@ -108,7 +112,7 @@ def faulted(tmp_path_factory):
                 inject.flood(1.0, frames=True)  # until the episode is given up (5 s of held ticks), not longer
             # 2. Bad checkpoint paths once the first real checkpoint is out.
             wait_for(lambda: "checkpoint written and announced" in text(), 240, "the first checkpoint")
-            for name in ("empty.pt", "notes.pt", "code.pt"):
+            for name in ("empty.pt", "notes.pt", "state.pt", "code.pt"):
                 inject.checkpoint.publish(String(data=str(bad / name)))
                 time.sleep(1.0)
             inject.checkpoint.publish(String(data=str(outside)))
@@ -144,9 +148,10 @@ def test_the_faults_were_dropped_and_the_lost_trial_retried(faulted):
 
 def test_the_policy_node_refused_the_bad_checkpoints_and_survived(faulted):
     out = faulted["log"]
-    for name in ("empty.pt", "notes.pt", "code.pt"):
+    for name in ("empty.pt", "notes.pt", "state.pt", "code.pt"):
         assert re.search(rf"\[policy\].*checkpoint {re.escape(str(faulted['bad'] / name))} not loaded", out), name
     assert "weights_only=False" not in out
+    assert re.search(r"state\.pt not loaded \(\S+state\.pt acts from a 16-number state vector .*meld-eval --checkpoint", out)
     assert not Path("/tmp/meld-faults-code-ran").exists()
     assert "required process policy exited" not in out and "[policy] Traceback" not in out
     # It loaded the trainer's checkpoints after the bad ones.

@@ -2,6 +2,7 @@
 
 Usage:
   .venv/bin/python benchmarks/port_probe.py RUN/checkpoints/latest.pt [--repeats 2]
+  .venv/bin/python benchmarks/port_probe.py RUN/checkpoints/latest.pt --leave 3 [--switch-at 20]
 
 The policy's own episodes confound the port with where the policy goes and, on training tasks, with
 the rig pose (each of the 20 training poses has one port). Here the path does not depend on the goal:
@@ -19,6 +20,12 @@ with the rewards of the goal port. Two figures:
   same classifier on the raw observation (which does not hold the port) and on the last five
   observations with their rewards.
 
+`--leave N` asks instead why the policy never leaves a wrong port (benchmarks/port_choice.py): it runs
+the policy's own held-out trials to step 20, then a scripted inserter takes the plug to the goal port
+(or, from the same start, back to the port the policy chose) while the belief filters the observations
+with every reward withheld, and compares the reward it expects there with the true one. A belief that
+expects the goal to pay and the chosen wrong port not to holds the goal: the actor does not act on it.
+
 On the state rung (docs/meld.md, "sixth run") a model with the reward's std at 0.003 read the reward to
 0.004 (port-blind 0.011) and still held the port no better than chance.
 """
@@ -31,6 +38,7 @@ import numpy as np
 import torch
 
 from belief_probe import load_state_policy, port_blind_reward  # benchmarks/ is the script's folder
+from meld_policy.filter import Belief
 from meld_trainer.envs import make_env
 from widowx_bringup.sim.scripted import ScriptedInserter
 
@@ -117,10 +125,80 @@ def classifier_accuracy(x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: 
     return float(np.mean(scores))
 
 
+@torch.no_grad()
+def expect_without_reward(model, belief: Belief, obs: np.ndarray, action: np.ndarray) -> tuple[Belief, float]:
+    """The belief after x_t with r_t withheld (the reward-dropout flag 0; means, no samples), and the
+    reward it predicts there: what it expects of a place it was never told about."""
+    a = torch.as_tensor(action, dtype=torch.float32).reshape(1, -1)
+    e = model.encode(torch.as_tensor(obs, dtype=model.obs_dtype).reshape(1, -1))
+    h = model.evidence(e, torch.zeros(1), present=torch.zeros(1))
+    s = model.posterior_step(h, belief.z2, a, torch.zeros(1, model.cfg.z1_dim), torch.zeros(1, model.cfg.z2_dim))
+    return Belief(z1=s.z1, z2=s.z2, features=s.features(), t=belief.t + 1), float(model.predict_reward(s.z1, s.z2)[0])
+
+
+def leave_for(policy, env, task: int, seed: int, switch_at: int, target: str) -> tuple[int, int, float, float]:
+    """One held-out trial of the checkpoint's policy (port_choice's seed, the mean action) up to `switch_at`,
+    then a scripted inserter to `target` ('goal' or 'chosen': the port nearest the plug then) with every
+    later reward withheld from the belief. Returns the goal port, the chosen port, and the true shaped
+    reward and the belief's expected one, each the mean of the last 5 steps."""
+    u = env.unwrapped
+    torch.manual_seed(seed)
+    obs, _ = env.reset(seed=seed, options={"task": task})
+    belief = policy.filter.step(None, obs, 0.0, np.zeros(env.action_space.shape, np.float32), is_first=True)
+    true, expected, inserter, chosen, t, done = [], [], None, -1, 0, False
+    while not done:
+        if t == switch_at:
+            tip, _ = u.sim.plug_pose()
+            chosen = int(np.argmin([np.linalg.norm(tip - u.sim.router.insertion_pose(q, u.task.translation,
+                                                                                       u.task.rotation)[0])
+                                    for q in range(u.sim.router.num_ports)]))
+            inserter = ScriptedInserter(u, port=u.task.port if target == "goal" else chosen)
+        if inserter is None:
+            a = policy.actor.act(belief.features[:1], deterministic=True)[0].astype(np.float32)
+        else:
+            a = inserter.act().astype(np.float32)
+        obs, r, terminated, truncated, info = env.step(a)
+        if inserter is None:
+            belief = policy.filter.step(belief, obs, float(r), a, is_first=False)
+        else:
+            belief, r_hat = expect_without_reward(policy.filter.model, belief, obs, a)
+            true.append(info["shaped_reward"])
+            expected.append(r_hat)
+        t, done = t + 1, terminated or truncated
+    return u.task.port, chosen, float(np.mean(true[-5:])), float(np.mean(expected[-5:]))
+
+
+def leave_report(policy, env, trials_per_task: int, switch_at: int) -> None:
+    """Where the policy has chosen a port by `switch_at`: does its belief expect the goal port to pay and
+    the chosen wrong port not to? If so it holds the goal and the actor does not act on it; if it expects
+    the chosen port to pay, it took that port's rewards for the goal's."""
+    if policy.filter.model.cfg.reward_input_dropout <= 0:
+        print("  --leave needs a model trained with model.reward_input_dropout > 0 (it withholds rewards)")
+        return
+    rows = []
+    for task in env.unwrapped.heldout_task_ids:
+        for k in range(trials_per_task):
+            seed = 10**7 + 97 * task + k
+            goal, chosen, true_goal, exp_goal = leave_for(policy, env, task, seed, switch_at, "goal")
+            _, _, true_chosen, exp_chosen = leave_for(policy, env, task, seed, switch_at, "chosen")
+            rows.append((goal == chosen, true_goal, exp_goal, true_chosen, exp_chosen))
+    print(f"  the policy's own held-out trials ({len(rows)}) to step {switch_at}, then a scripted inserter with the "
+          "rewards withheld; shaped reward over the last 5 steps, true / the belief's expectation:")
+    for on_goal, label in ((False, "chose another port"), (True, "chose the goal port")):
+        m = np.array([r[1:] for r in rows if r[0] == on_goal])
+        if len(m):
+            print(f"    {label:20s} {len(m):2d}: to the goal port {m[:, 0].mean():+.3f} / {m[:, 1].mean():+.3f}   "
+                  f"to the chosen port {m[:, 2].mean():+.3f} / {m[:, 3].mean():+.3f}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint")
     p.add_argument("--repeats", type=int, default=2, help="episodes per rig pose and goal port")
+    p.add_argument("--leave", type=int, default=0, metavar="N",
+                   help="only: run the checkpoint's own policy N times per held-out task (dense ids) to --switch-at, "
+                        "then take the plug to the goal port and to the chosen one with rewards withheld")
+    p.add_argument("--switch-at", type=int, default=20, help="the step at which --leave takes over")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)  # the filter samples z; with the seeded paths the figures repeat
@@ -128,6 +206,11 @@ def main() -> int:
     if policy is None:
         return 2
     env = make_env(policy.env_id)
+    if args.leave:
+        print(f"{args.checkpoint}: {policy.env_id}")
+        leave_report(policy, env, args.leave, args.switch_at)
+        env.close()
+        return 0
     d = episodes(policy, env, args.repeats)
     env.close()
     rmse = lambda m, x: float(np.sqrt(np.mean((d[x][m] - d["reward"][m]) ** 2)))  # noqa: E731

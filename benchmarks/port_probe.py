@@ -136,16 +136,16 @@ def expect_without_reward(model, belief: Belief, obs: np.ndarray, action: np.nda
     return Belief(z1=s.z1, z2=s.z2, features=s.features(), t=belief.t + 1), float(model.predict_reward(s.z1, s.z2)[0])
 
 
-def leave_for(policy, env, task: int, seed: int, switch_at: int, target: str) -> tuple[int, int, float, float]:
+def leave_for(policy, env, task: int, seed: int, switch_at: int, target: str) -> tuple[int, int, float, float, float]:
     """One held-out trial of the checkpoint's policy (port_choice's seed, the mean action) up to `switch_at`,
     then a scripted inserter to `target` ('goal' or 'chosen': the port nearest the plug then) with every
     later reward withheld from the belief. Returns the goal port, the chosen port, and the true shaped
-    reward and the belief's expected one, each the mean of the last 5 steps."""
+    reward, the belief's expected one and the port-blind one, each the mean of the last 5 steps."""
     u = env.unwrapped
     torch.manual_seed(seed)
     obs, _ = env.reset(seed=seed, options={"task": task})
     belief = policy.filter.step(None, obs, 0.0, np.zeros(env.action_space.shape, np.float32), is_first=True)
-    true, expected, inserter, chosen, t, done = [], [], None, -1, 0, False
+    true, expected, blind, inserter, chosen, t, done = [], [], [], None, -1, 0, False
     while not done:
         if t == switch_at:
             tip, _ = u.sim.plug_pose()
@@ -164,8 +164,9 @@ def leave_for(policy, env, task: int, seed: int, switch_at: int, target: str) ->
             belief, r_hat = expect_without_reward(policy.filter.model, belief, obs, a)
             true.append(info["shaped_reward"])
             expected.append(r_hat)
+            blind.append(port_blind_reward(u))
         t, done = t + 1, terminated or truncated
-    return u.task.port, chosen, float(np.mean(true[-5:])), float(np.mean(expected[-5:]))
+    return u.task.port, chosen, *(float(np.mean(x[-5:])) for x in (true, expected, blind))
 
 
 def leave_report(policy, env, trials_per_task: int, switch_at: int) -> None:
@@ -179,16 +180,16 @@ def leave_report(policy, env, trials_per_task: int, switch_at: int) -> None:
     for task in env.unwrapped.heldout_task_ids:
         for k in range(trials_per_task):
             seed = 10**7 + 97 * task + k
-            goal, chosen, true_goal, exp_goal = leave_for(policy, env, task, seed, switch_at, "goal")
-            _, _, true_chosen, exp_chosen = leave_for(policy, env, task, seed, switch_at, "chosen")
-            rows.append((goal == chosen, true_goal, exp_goal, true_chosen, exp_chosen))
+            goal, chosen, *to_goal = leave_for(policy, env, task, seed, switch_at, "goal")
+            *_, true_chosen, exp_chosen, blind_chosen = leave_for(policy, env, task, seed, switch_at, "chosen")
+            rows.append((goal == chosen, *to_goal, true_chosen, exp_chosen, blind_chosen))
     print(f"  the policy's own held-out trials ({len(rows)}) to step {switch_at}, then a scripted inserter with the "
-          "rewards withheld; shaped reward over the last 5 steps, true / the belief's expectation:")
+          "rewards withheld; shaped reward over the last 5 steps, true / the belief's expectation / port-blind:")
     for on_goal, label in ((False, "chose another port"), (True, "chose the goal port")):
         m = np.array([r[1:] for r in rows if r[0] == on_goal])
         if len(m):
-            print(f"    {label:20s} {len(m):2d}: to the goal port {m[:, 0].mean():+.3f} / {m[:, 1].mean():+.3f}   "
-                  f"to the chosen port {m[:, 2].mean():+.3f} / {m[:, 3].mean():+.3f}")
+            print(f"    {label:20s} {len(m):2d}: to the goal port " + " / ".join(f"{v:+.3f}" for v in m[:, :3].mean(0))
+                  + "   to the chosen port " + " / ".join(f"{v:+.3f}" for v in m[:, 3:].mean(0)))
 
 
 def main() -> int:

@@ -208,6 +208,12 @@ def main() -> int:
         return 2
     env = make_env(policy.env_id)
     if args.leave:
+        steps = (env.spec.max_episode_steps if env.spec else None) or 40
+        if not 1 <= args.switch_at <= steps - 5:
+            print(f"port_probe: --switch-at {args.switch_at} leaves no 5 steps to compare in a {steps}-step episode; "
+                  f"give 1 to {steps - 5}")
+            env.close()
+            return 2
         print(f"{args.checkpoint}: {policy.env_id}")
         leave_report(policy, env, args.leave, args.switch_at)
         env.close()

@@ -56,13 +56,9 @@ def reward_from_memory(model, previous, obs: np.ndarray, action: np.ndarray) -> 
     A model trained with `reward_input_dropout` has learnt to take a withheld reward (flag 0), so it
     filters x_t without r_t; any other model reads a 0 there as a reward, so its one-step prior
     (z1_t from z2_{t-1}, a_{t-1}) stands in. Means, not samples."""
-    a = torch.as_tensor(action, dtype=torch.float32).reshape(1, -1)
     if model.cfg.reward_input_dropout > 0:
-        e = model.encode(torch.as_tensor(obs, dtype=model.obs_dtype).reshape(1, -1))
-        h = model.evidence(e, torch.zeros(1), present=torch.zeros(1))
-        zero1, zero2 = torch.zeros(1, model.cfg.z1_dim), torch.zeros(1, model.cfg.z2_dim)
-        s = model.posterior_step(h, previous.z2, a, zero1, zero2)  # zero noise: the means
-        return float(model.predict_reward(s.z1, s.z2)[0])
+        return expect_without_reward(model, previous, obs, action)[1]
+    a = torch.as_tensor(action, dtype=torch.float32).reshape(1, -1)
     mean1, _ = model.z1_prior(previous.z2, a)
     mean2, _ = model.z2_next(mean1, previous.z2, a)
     return float(model.predict_reward(mean1, mean2)[0])
@@ -128,11 +124,12 @@ def classifier_accuracy(x: np.ndarray, y: np.ndarray, group: np.ndarray, folds: 
 @torch.no_grad()
 def expect_without_reward(model, belief: Belief, obs: np.ndarray, action: np.ndarray) -> tuple[Belief, float]:
     """The belief after x_t with r_t withheld (the reward-dropout flag 0; means, no samples), and the
-    reward it predicts there: what it expects of a place it was never told about."""
+    reward it predicts there: what it expects of a place it was never told about. `reward_from_memory`
+    takes the reward; `--leave` keeps the belief and filters on without rewards."""
     a = torch.as_tensor(action, dtype=torch.float32).reshape(1, -1)
     e = model.encode(torch.as_tensor(obs, dtype=model.obs_dtype).reshape(1, -1))
     h = model.evidence(e, torch.zeros(1), present=torch.zeros(1))
-    s = model.posterior_step(h, belief.z2, a, torch.zeros(1, model.cfg.z1_dim), torch.zeros(1, model.cfg.z2_dim))
+    s = model.posterior_step(h, belief.z2, a, torch.zeros(1, model.cfg.z1_dim), torch.zeros(1, model.cfg.z2_dim))  # the means
     return Belief(z1=s.z1, z2=s.z2, features=s.features(), t=belief.t + 1), float(model.predict_reward(s.z1, s.z2)[0])
 
 

@@ -120,3 +120,33 @@ def test_train_ports_refuses_an_unknown_choice():
 def test_reward_config_refuses_what_would_reward_moving_away(bad):
     with pytest.raises(ValueError, match="must be"):
         RewardConfig(**bad)
+
+
+def test_port_rewards_score_a_recorded_step_for_every_port_as_the_env_would():
+    """Hindsight relabelling scores recorded observations for another goal port: on the trial's own port
+    it must give the env's reward, and on another port the reward the env gives when that port is the
+    goal (the same arm path, driven again on a task whose goal is that port at the same rig pose)."""
+    e = gym.make("WidowXInsertState-v3").unwrapped
+    rng = np.random.default_rng(1)
+    by_pose: dict = {}
+    for task_id in e.train_task_ids:
+        task = e.tasks[task_id]
+        by_pose.setdefault((task.translation, task.rotation), {})[task.port] = task_id
+    ports = next(v for v in by_pose.values() if len(v) == e.sim.router.num_ports)
+    actions = rng.uniform(e.action_space.low, e.action_space.high, (25, e.action_space.shape[0])).astype(np.float32)
+    paths = {}
+    for port, task_id in sorted(ports.items()):
+        obs, rewards = [], []
+        e.reset(seed=3, options={"task": task_id})
+        for a in actions:
+            o, r, *_ = e.step(a)
+            obs.append(o)
+            rewards.append(r)
+        paths[port] = (np.array(obs), np.array(rewards))
+    obs0, _ = paths[0]
+    table = e.port_rewards(obs0)
+    assert table.shape == (len(actions), e.sim.router.num_ports)
+    for port, (obs, rewards) in paths.items():
+        np.testing.assert_allclose(obs, obs0, atol=1e-5)  # the goal port does not move the arm
+        np.testing.assert_allclose(table[:, port], rewards, atol=2e-4)
+    assert np.ptp(table[-1]) > 0.01  # the ports' rewards differ: relabelling changes the evidence

@@ -105,6 +105,13 @@ class TrainConfig:
     belief is what the actor-critic reads from then on. On the state rung 8,000 of them at 20k env
     steps left the belief's hold on the goal port where constant-rate updates had (docs/meld.md,
     "State rung, eighth run")."""
+    model_reward_relabel: float = 0.0
+    """Probability, per trial of a model update, that the trial's rewards are replaced by those another
+    port (drawn uniformly among the router's) would have given along the same path (hindsight
+    relabelling, meld_trainer/relabel.py). The model then sees each path under every goal, so it cannot
+    name the port from where the policy went and must read it from the rewards. Needs a dense env whose
+    observation holds the plug's pose relative to the router (`port_rewards`: WidowXInsertState-v1 to v3);
+    the filter, the actor-critic and the episode files keep the rewards as collected. 0: the paper's model."""
     frozen_ac_updates_per_iter: int = 0
     """Actor-critic updates per iteration once the model is frozen; 0 keeps ac_updates_per_iter."""
     ac_batch_trials: int = 0
@@ -139,6 +146,8 @@ class TrainConfig:
     filter and actor (meld_trainer/workers.py); 0 collects in the trainer's process."""
 
     def __post_init__(self) -> None:
+        _check(0.0 <= self.model_reward_relabel <= 1.0,
+               f"train.model_reward_relabel={self.model_reward_relabel}: a probability, in [0, 1]")
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                f"train.device={self.device!r}: use auto, cpu or cuda")
         _check(self.episodes_per_trial in (0, 1, 2), f"train.episodes_per_trial={self.episodes_per_trial}: use 0 (auto), 1 or 2")

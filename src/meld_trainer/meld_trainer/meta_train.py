@@ -25,11 +25,12 @@ from meld_policy.filter import BeliefFilter
 from meld_policy.model import LatentModel
 
 from .ac_batches import ActorCriticBatches
-from .config import RunConfig
+from .config import ConfigError, RunConfig
 from .envs import is_sparse, make_env
 from .collect import TrialJob, run_trial
 from .fast_update import FeatureFilter, ModelUpdater
 from .pool import CollectorPool
+from .relabel import relabel_trials
 from .replay import Replay, TrialBatch
 from .sac import SAC
 from .trainer_checkpoint import TrainerCheckpoints, with_defaults  # noqa: F401  (with_defaults: public here too)
@@ -90,6 +91,11 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         cfg.model.__post_init__()
         cfg.actor.__post_init__()
         self.episodes_per_trial = t.episodes_per_trial or (2 if is_sparse(env_id) else 1)
+        self._port_rewards = getattr(u, "port_rewards", None) if t.model_reward_relabel else None
+        if t.model_reward_relabel and (self._port_rewards is None or is_sparse(env_id)):
+            raise ConfigError(f"train.model_reward_relabel={t.model_reward_relabel} rescores trials from the plug's "
+                              f"pose relative to the router, which {env_id} does not give with a dense reward; use "
+                              "WidowXInsertState-v1, -v2 or -v3, or set train.model_reward_relabel=0.")
 
         self.model = LatentModel(cfg.model).to(self.device)
         self.actor = Actor(cfg.actor, cfg.model.feature_dim).to(self.device)
@@ -227,6 +233,10 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """One Adam step on the negative ELBO of a batch of whole trials (fast_update.ModelUpdater)."""
         n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
         b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
+        if self._port_rewards is not None:  # dense: the evidence and the target are the same reward
+            r, _ = relabel_trials(b["images"], b["rewards_shaped"], b["transition_valid"], self._port_rewards,
+                                  self.cfg.train.model_reward_relabel, self.rng)
+            b["rewards_in"] = b["rewards_shaped"] = r
         stats = self.updater.step(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
         self.counters["model_updates"] += 1
         return stats

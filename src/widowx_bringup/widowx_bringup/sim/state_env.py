@@ -87,6 +87,34 @@ class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
                                rel[:, 0], rel[:, 2]]).astype(np.float32)
 
 
+    def port_rewards(self, obs: np.ndarray) -> np.ndarray:
+        """The shaped reward every port of the router would have given at these observations, (..., ports).
+
+        The plug's pose in the router's frame is in the observation and the shaped reward is a function
+        of it and the goal port's insertion pose in that frame (the same at every rig pose), so a
+        recorded trial can be scored as if another port had been its goal: hindsight relabelling of
+        the model's training trials (`train.model_reward_relabel`). Matches `step`'s reward on its own
+        goal port to float32 precision (tests/sim/test_state_env.py).
+        """
+        obs = np.asarray(obs, dtype=np.float64)
+        router, cfg = self.sim.router, self.sim.config.reward
+        tip = obs[..., 7:10] / 100.0
+        x, z = obs[..., 10:13], obs[..., 13:16]
+        R_plug = np.stack([x, np.cross(z, x), z], axis=-1)  # columns: the plug's x, y, z axes
+        origin, R_router = router.router_frame(0.0, 0.0)
+        out = []
+        for port in range(router.num_ports):
+            goal, R_goal = router.insertion_pose(port, 0.0, 0.0)
+            goal, R_goal = R_router.T @ (goal - origin), R_router.T @ R_goal
+            d = np.linalg.norm(tip - goal, axis=-1)
+            c = (np.einsum("...ij,ij->...", R_plug, R_goal) - 1.0) / 2.0  # trace(R_plug^T R_goal)
+            cost = d + cfg.rotation_weight * np.arccos(np.clip(c, -1.0, 1.0))
+            if cfg.funnel_weight:
+                cost = cost + cfg.funnel_weight * np.log1p((d / cfg.funnel_scale) ** 2)
+            out.append(-cost)
+        return np.stack(out, axis=-1)
+
+
 def _yaw(R: np.ndarray) -> float:
     """Heading of the plug's (or port's) y axis in the world xy plane, rad."""
     return math.atan2(R[1, 1], R[0, 1])

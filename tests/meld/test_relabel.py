@@ -1,0 +1,83 @@
+"""Hindsight relabelling of the model's training trials: what the model is shown, and what is refused."""
+import numpy as np
+import pytest
+import torch
+
+from meld_policy.config import ConfigError
+from meld_trainer.config import build_config
+from meld_trainer.meta_train import MetaTrainer
+from meld_trainer.relabel import relabel_trials
+
+torch.set_num_threads(1)
+
+
+def _fake_port_rewards(obs: np.ndarray) -> np.ndarray:
+    """Port k pays -(k + 1) * the first observation entry: easy to check by hand."""
+    return np.stack([-(k + 1) * obs[..., 0] for k in range(4)], axis=-1)
+
+
+def test_relabelled_trials_carry_the_chosen_ports_rewards_and_keep_episode_openings_at_zero():
+    B, L = 64, 9
+    obs = torch.rand(B, L, 3) + 0.5
+    rewards = torch.full((B, L), 7.0)
+    valid = torch.ones(B, L - 1, dtype=torch.bool)
+    valid[:, 4] = False  # a 2-episode trial: frame 5 opens the second episode
+    out, ports = relabel_trials(obs, rewards, valid, _fake_port_rewards, 0.5, np.random.default_rng(0))
+    kept, moved = ports < 0, ports >= 0
+    assert 16 < moved.sum() < 48 and set(ports[moved]) == {0, 1, 2, 3}
+    assert torch.equal(out[kept], rewards[kept])  # the others as collected
+    for i in np.flatnonzero(moved):
+        expect = -(ports[i] + 1) * obs[i, :, 0]
+        expect[0] = expect[5] = 0.0
+        torch.testing.assert_close(out[i], expect)
+    assert torch.equal(rewards, torch.full((B, L), 7.0))  # the replay's tensor is not written to
+    same, none = relabel_trials(obs, rewards, valid, _fake_port_rewards, 0.0, np.random.default_rng(0))
+    assert same is rewards and (none == -1).all()
+
+
+def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path):
+    cfg = build_config("smoke", ["train.seed=3", "train.model_reward_relabel=1", "train.pretrain_episodes=2",
+                                 "train.pretrain_model_updates=0", "train.eval_every=0"])
+    tr = MetaTrainer(cfg, "WidowXInsertState-v3", tmp_path, tensorboard=False)
+    tr.pretrain()
+    seen = []
+    tr.updater.step = lambda obs, actions, r_in, r_shaped: seen.append((obs, r_in, r_shaped)) or {}
+    for _ in range(4):
+        tr.model_update()
+    table = tr.env.unwrapped.port_rewards(torch.cat([o for o, _, _ in seen]).numpy())
+    r_in, r_shaped = torch.cat([r for _, r, _ in seen]), torch.cat([r for _, _, r in seen])
+    assert torch.equal(r_in, r_shaped)
+    # Each trial's rewards after its opening frame are one port's column of the table, not always its own.
+    match = np.abs(table[:, 1:, :] - r_in[:, 1:, None].numpy()).max(axis=1) < 1e-5  # (trials, ports)
+    assert match.any(axis=1).all()
+    assert len({int(np.argmax(m)) for m in match}) > 1
+    assert (r_in[:, 0] == 0).all()
+
+
+@pytest.mark.parametrize("env_id", ["WidowXInsertStateSparse-v3", "WidowXInsertState-v0", "PointGoal-v0"])
+def test_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path, env_id):
+    cfg = build_config("smoke", ["train.model_reward_relabel=0.5"])
+    with pytest.raises(ConfigError, match=r"model_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3, or set"):
+        MetaTrainer(cfg, env_id, tmp_path, tensorboard=False)
+    with pytest.raises(ConfigError, match=r"model_reward_relabel=1.5: a probability"):
+        build_config("smoke", ["train.model_reward_relabel=1.5"])
+
+
+def test_a_resumed_relabelling_run_lands_on_the_same_parameters(tmp_path):
+    """The ports are drawn from the trainer's checkpointed generator, so a resumed run relabels as the
+    uninterrupted one did."""
+    def trainer(name, iterations):
+        cfg = build_config("smoke", ["train.seed=3", "train.model_reward_relabel=0.5", "train.pretrain_episodes=2",
+                                     "train.pretrain_model_updates=2", "train.eval_every=0", "train.checkpoint_every=2",
+                                     f"train.iterations={iterations}"])
+        return MetaTrainer(cfg, "WidowXInsertState-v3", tmp_path / name, tensorboard=False)
+
+    a = trainer("a", 4)
+    a.run(progress=False)
+    trainer("b", 2).run(progress=False)
+    c = trainer("b", 4)
+    assert c.maybe_resume() and c.counters["iteration"] == 2
+    c.run(progress=False)
+    assert c.counters == a.counters
+    for (k, v), w in zip(a.model.state_dict().items(), c.model.state_dict().values()):
+        assert torch.equal(v, w), k

@@ -124,8 +124,10 @@ FREEZE_AFTER_TWO_ITERATIONS = ("train.model_freeze_env_steps=90", "train.frozen_
 
 
 @pytest.mark.parametrize("extra", [(), FREEZE_AFTER_TWO_ITERATIONS, ("train.collect_workers=2",),
-                                   FREEZE_AFTER_TWO_ITERATIONS + ("train.freeze_consolidation_updates=5",)],
-                         ids=["paper", "model-freeze", "collection-workers", "freeze-consolidated"])
+                                   FREEZE_AFTER_TWO_ITERATIONS + ("train.freeze_consolidation_updates=5",),
+                                   FREEZE_AFTER_TWO_ITERATIONS + ("train.freeze_consolidation_updates=5",
+                                                                  "train.reconsolidate_every_env_steps=30")],
+                         ids=["paper", "model-freeze", "collection-workers", "freeze-consolidated", "reconsolidated"])
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, extra):
     N = 3
 
@@ -207,6 +209,32 @@ def test_consolidation_trains_the_model_once_where_it_freezes_with_a_falling_rat
     assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in consolidated.items())
     with pytest.raises(ConfigError, match="freeze_consolidation_updates"):
         build_config("smoke", ["train.freeze_consolidation_updates=-1"])
+
+
+def test_reconsolidation_trains_the_frozen_model_again_on_the_newer_trials(tmp_path):
+    """train.reconsolidate_every_env_steps: the frozen model is consolidated again over the whole replay every
+    that many env steps after the last consolidation, and the actor-critic's cached features are refilled."""
+    tr = smoke_trainer(tmp_path, "train.frozen_ac_updates_per_iter=2", "train.freeze_consolidation_updates=10",
+                       "train.eval_every=0", "train.reconsolidate_every_env_steps=30",
+                       "train.model_freeze_env_steps=100000")
+    tr.pretrain()
+    tr.cfg.train.model_freeze_env_steps = tr.counters["env_steps"] + 1
+    base = tr.counters["model_updates"]
+    tr.iteration()  # freezes and consolidates
+    assert tr.counters["consolidated"] == 1 and tr.counters["model_updates"] == base + 10
+    first_at, first = tr.counters["consolidated_at"], copy.deepcopy(tr.model.state_dict())
+    tr.iteration()  # 15 env steps later: frozen as it is
+    assert tr.counters["model_updates"] == base + 10 and not tr.consolidation_due
+    assert all(torch.equal(v, tr.model.state_dict()[k]) for k, v in first.items())
+    features = {k: [x.clone() for x in v] for k, v in tr._frozen_features.items()}
+    tr.iteration()  # 30 env steps after the first: consolidated again before this trial's updates
+    assert tr.counters["consolidated"] == 2 and tr.counters["model_updates"] == base + 20
+    assert tr.counters["consolidated_at"] == first_at + 30
+    assert any(not torch.equal(v, tr.model.state_dict()[k]) for k, v in first.items())
+    old_key = next(iter(features))
+    assert not all(torch.equal(x, y) for x, y in zip(features[old_key], tr._frozen_features[old_key]))
+    with pytest.raises(ConfigError, match="reconsolidate_every_env_steps=100 repeats the consolidation"):
+        build_config("smoke", ["train.reconsolidate_every_env_steps=100"])
 
 
 def test_config_files_and_overrides():

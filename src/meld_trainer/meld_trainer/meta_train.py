@@ -111,7 +111,8 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         self.replay.frame_shape, self.replay.action_dim = tuple(obs_shape), cfg.model.action_dim
         self.rng = np.random.default_rng(t.seed)  # task choice and replay sampling
         self.counters = {"iteration": 0, "env_steps": 0, "model_updates": 0, "ac_updates": 0,
-                         "trials_collected": 0, "evaluations": 0, "pretrained": 0, "consolidated": 0}
+                         "trials_collected": 0, "evaluations": 0, "pretrained": 0, "consolidated": 0,
+                         "consolidated_at": 0}
         self.eval_history: list[dict] = []
         self._tensorboard = tensorboard
         self._writer = None
@@ -262,27 +263,42 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
             return 0, t.frozen_ac_updates_per_iter or t.ac_updates_per_iter
         return t.model_updates_per_iter, t.ac_updates_per_iter
 
+    @property
+    def consolidation_due(self) -> bool:
+        """Where the model freezes (train.freeze_consolidation_updates), and every
+        train.reconsolidate_every_env_steps after the last consolidation."""
+        t, c = self.cfg.train, self.counters
+        if not (self.model_frozen and t.freeze_consolidation_updates):
+            return False
+        if not c["consolidated"]:
+            return True
+        every = t.reconsolidate_every_env_steps
+        return bool(every) and c["env_steps"] >= c["consolidated_at"] + every
+
     def consolidate_model(self, rate_steps: int = 20) -> None:
-        """train.freeze_consolidation_updates model updates over the whole replay, once, where the model freezes.
+        """train.freeze_consolidation_updates model updates over the whole replay, where the model freezes
+        (and again every train.reconsolidate_every_env_steps).
 
         The rate falls on a cosine from model_lr in `rate_steps` constant steps (a captured CUDA graph is
         captured again at each), and is model_lr again afterwards.
         """
         t, t0 = self.cfg.train, time.monotonic()
         n = t.freeze_consolidation_updates
-        log.info("consolidating the model before it stays frozen: %d updates over the replay, rate %.1e falling to zero",
-                 n, t.model_lr)
+        log.info("consolidating the model %s: %d updates over the %d trials of the replay, rate %.1e falling to zero",
+                 "before it stays frozen" if not self.counters["consolidated"] else "again, the policy's newer trials with it",
+                 n, self.replay.num_trials(), t.model_lr)
         for i in range(n):
             self.updater.set_lr(t.model_lr * 0.5 * (1 + math.cos(math.pi * (i * rate_steps // n) / rate_steps)))
             self._accumulate(self.model_update())
         self.updater.set_lr(t.model_lr)
-        self.counters["consolidated"] = 1
+        self.counters["consolidated"] += 1
+        self.counters["consolidated_at"] = self.counters["env_steps"]
         self._frozen_features.clear()  # filtered by the model before these updates
         log.info("consolidation done in %.0f s", time.monotonic() - t0)
 
     def train(self, model_updates: int, ac_updates: int) -> dict[str, float]:
         """Plain call for the trainer node: this many model updates, then actor-critic updates."""
-        if self.model_frozen and self.cfg.train.freeze_consolidation_updates and not self.counters["consolidated"]:
+        if self.consolidation_due:
             self.consolidate_model()
         for _ in range(model_updates):
             self._accumulate(self.model_update())

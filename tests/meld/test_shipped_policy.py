@@ -31,7 +31,7 @@ def test_meld_eval_meta_tests_it_and_draws_a_trial_on_the_cpu(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     m = re.search(r"heldout success: (\d+)% \((\d+)/10 trials", r.stdout)
     assert m, r.stdout[-1000:]
-    # Shipped at 77% on 30 held-out trials (23/30) and 72% on 100, 9/10 on these ten; a change to the sim, the
+    # Shipped at 83% on 30 held-out trials (25/30) and 84% on 100, 9/10 on these ten; a change to the sim, the
     # observation or the filter that the file no longer fits shows as a collapse, not a point or two.
     assert int(m.group(2)) >= 5, r.stdout[-1500:]
     report = json.loads((tmp_path / "eval" / "report.json").read_text())

@@ -86,7 +86,6 @@ class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
         return np.concatenate([super().observe(), 100.0 * R_router.T @ (tip - origin),
                                rel[:, 0], rel[:, 2]]).astype(np.float32)
 
-
     def port_rewards(self, obs: np.ndarray) -> np.ndarray:
         """The shaped reward every port of the router would have given at these observations, (..., ports).
 

@@ -40,10 +40,12 @@ def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path)
                                  "train.pretrain_model_updates=0", "train.eval_every=0"])
     tr = MetaTrainer(cfg, "WidowXInsertState-v3", tmp_path, tensorboard=False)
     tr.pretrain()
-    seen = []
+    seen, collected, sample = [], [], tr.replay.sample_trials
+    tr.replay.sample_trials = lambda n, rng: collected.append(sample(n, rng)) or collected[-1]
     tr.updater.step = lambda obs, actions, r_in, r_shaped: seen.append((obs, r_in, r_shaped)) or {}
     for _ in range(4):
         tr.model_update()
+    as_collected = torch.cat([b.rewards_shaped for b in collected])
     table = tr.env.unwrapped.port_rewards(torch.cat([o for o, _, _ in seen]).numpy())
     r_in, r_shaped = torch.cat([r for _, r, _ in seen]), torch.cat([r for _, _, r in seen])
     assert torch.equal(r_in, r_shaped)
@@ -52,6 +54,8 @@ def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path)
     assert match.any(axis=1).all()
     assert len({int(np.argmax(m)) for m in match}) > 1
     assert (r_in[:, 0] == 0).all()
+    changed = (r_in - as_collected).abs().amax(dim=1) > 1e-3  # a port other than the trial's own: 3 in 4
+    assert 0.4 < changed.float().mean() < 1.0, changed
 
 
 @pytest.mark.parametrize("env_id", ["WidowXInsertStateSparse-v3", "WidowXInsertState-v0", "PointGoal-v0"])

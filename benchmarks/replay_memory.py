@@ -31,16 +31,14 @@ import numpy as np
 import torch
 
 from meld_policy.checkpoint import load_raw
-from meld_policy.config import config_from_dict
-from meld_trainer.config import SECTIONS, RunConfig
+from meld_trainer.config import run_config_from_saved
 from meld_trainer.meta_train import MetaTrainer
 
 
 def trainer_on(checkpoint: Path, episodes: list[Path], scratch: Path) -> MetaTrainer:
     """A trainer with the checkpoint's config and weights whose replay holds exactly these episode files."""
     ckpt = load_raw(checkpoint)
-    saved = ckpt["config"]
-    cfg = RunConfig(**{s: config_from_dict(c, saved.get(s, {}), strict=False)[0] for s, c in SECTIONS.items()})
+    cfg = run_config_from_saved(ckpt["config"])
     cfg.train.device = "cpu"
     (scratch / "episodes").mkdir(parents=True)
     for f in episodes:

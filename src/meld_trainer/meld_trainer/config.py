@@ -205,6 +205,12 @@ class RunConfig:
                       for name, c in SECTIONS.items()})
 
 
+def run_config_from_saved(saved: dict[str, Any]) -> RunConfig:
+    """The RunConfig a checkpoint's `config` describes; fields this code no longer knows are skipped
+    (resume reports them; evaluation and probes only need the ones that build the networks)."""
+    return RunConfig(**{s: config_from_dict(c, saved.get(s, {}), strict=False)[0] for s, c in SECTIONS.items()})
+
+
 def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("meld_trainer").joinpath("config").iterdir()
                   if p.name.endswith(".yaml"))

@@ -76,17 +76,15 @@ def user_message(exc: BaseException) -> str:
 def run(args: argparse.Namespace) -> int:
     from meld_policy.checkpoint import CheckpointError, load_raw
     from meld_policy.config import ConfigError
-    from .config import RunConfig
     from .meta_test import meta_test, watch_trial, write_report
     from .meta_train import MetaTrainer
     ckpt_path = Path(args.checkpoint)
     try:
         ckpt = load_raw(ckpt_path)
         saved = ckpt["config"]
-        from meld_policy.config import config_from_dict
-        from .config import SECTIONS
+        from .config import run_config_from_saved
         try:
-            cfg = RunConfig(**{s: config_from_dict(c, saved.get(s, {}), strict=False)[0] for s, c in SECTIONS.items()})
+            cfg = run_config_from_saved(saved)
         except (ConfigError, TypeError, AttributeError) as exc:
             raise CheckpointError(f"{ckpt_path}: its config no longer builds a run ({exc}); evaluate it with the "
                                   "code version that wrote it") from None

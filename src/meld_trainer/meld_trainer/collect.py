@@ -19,7 +19,7 @@ from meld_policy.filter import BeliefFilter
 
 @dataclass
 class TrialJob:
-    """What to collect: task, mode ('random' or 'policy'), seed; the pool adds an id and the weights version.
+    """What to collect: task, mode ('random', 'search' or 'policy'), seed; the pool adds an id and the weights version.
     The learner writes the episode files when it consumes a result, so that files and counters agree."""
 
     task_id: int
@@ -47,6 +47,8 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
     high = env.action_space.high
     rng = np.random.default_rng(job.seed)
     policy = job.mode == "policy"
+    if job.mode == "search":  # the simulator's scripted port search (WidowX envs; checked at the trainer's start)
+        from widowx_bringup.sim.scripted import PortSearch
     if policy and (filt is None or actor is None):
         raise ValueError("a policy trial needs a filter and an actor")
     episodes, pred_mean, pred_std, video = [], [], [], []
@@ -68,6 +70,7 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
               "success": [False]}
         a_prev = np.zeros(env.action_space.shape, np.float32)
         record_frame(obs)
+        search = PortSearch(env.unwrapped, rng, known=k > 0) if job.mode == "search" else None
         if policy:
             belief = filt.step(belief, np.broadcast_to(obs, (n, *obs.shape)), 0.0, a_prev, is_first=(k == 0))
         done = False
@@ -76,6 +79,8 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
                 a = actor.act(belief.features[:1], deterministic=job.deterministic)[0].astype(np.float32)
                 if job.reward_particles:
                     record_prediction()
+            elif search is not None:
+                a = search.act()
             else:
                 a = rng.uniform(-high, high).astype(np.float32)
             obs, r, terminated, truncated, info = env.step(a)

@@ -86,6 +86,12 @@ class TrainConfig:
     """Frames per model batch, taken as whole trials: trials = max(1, this // frames per trial)."""
     pretrain_episodes: int = 60
     """Random-policy episodes collected before training (paper: 60)."""
+    pretrain_search_episodes: int = 0
+    """Scripted port-search episodes collected after the random ones, before training (WidowX envs only):
+    the plug is inserted into the router's ports in a random order until it meets the goal port, where it
+    stays (`widowx_bringup.sim.scripted.PortSearch`; later episodes of a trial go straight to the goal). The
+    learned policy seldom leaves a port it has seated in, so without them no trial shows the model and the
+    critic that the reward is higher in another port. They count as env steps. 0: the paper's data."""
     pretrain_model_updates: int = 1000
     """Model updates on the random data before the actor-critic starts."""
     iterations: int = 1000
@@ -164,8 +170,8 @@ class TrainConfig:
         _check(self.episodes_per_trial in (0, 1, 2), f"train.episodes_per_trial={self.episodes_per_trial}: use 0 (auto), 1 or 2")
         for n in ("model_batch_frames", "iterations", "eval_trials", "checkpoint_every", "log_every", "ac_feature_reuse"):
             _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
-        for n in ("pretrain_episodes", "pretrain_model_updates", "model_updates_per_iter", "ac_updates_per_iter",
-                  "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
+        for n in ("pretrain_episodes", "pretrain_search_episodes", "pretrain_model_updates", "model_updates_per_iter",
+                  "ac_updates_per_iter", "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
                   "frozen_ac_updates_per_iter", "collect_workers", "freeze_consolidation_updates",
                   "reconsolidate_every_env_steps"):
             _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")

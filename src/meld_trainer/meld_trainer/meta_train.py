@@ -97,6 +97,10 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
                               f"pose relative to the router, which {env_id} does not give with a dense reward; use "
                               "WidowXInsertState-v1, -v2 or -v3, or set train.model_reward_relabel=0.")
 
+        if t.pretrain_search_episodes and not hasattr(u, "sim"):
+            raise ConfigError(f"train.pretrain_search_episodes={t.pretrain_search_episodes} needs the simulator's scripted "
+                              f"port search, which {env_id} does not have; use a WidowXInsert* env or set it to 0.")
+
         self.model = LatentModel(cfg.model).to(self.device)
         self.actor = Actor(cfg.actor, cfg.model.feature_dim).to(self.device)
         self.sac = SAC(self.actor, cfg.model.feature_dim, cfg.sac, fast=t.fast_updates).to(self.device)
@@ -105,7 +109,7 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         self.feature_filter = FeatureFilter(self.model, fast=t.fast_updates)
         self.filter = BeliefFilter(self.model)
         # Trials live on the training device; room for the run's own collection, grown if it outlives that.
-        planned = math.ceil(t.pretrain_episodes / self.episodes_per_trial) + t.iterations
+        planned = math.ceil((t.pretrain_episodes + t.pretrain_search_episodes) / self.episodes_per_trial) + t.iterations
         self.replay = Replay(self.run_dir / "episodes", cfg.replay, self.episodes_per_trial, device=self.device,
                              initial_capacity=min(planned, 4096))
         self.replay.frame_shape, self.replay.action_dim = tuple(obs_shape), cfg.model.action_dim
@@ -310,12 +314,15 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
 
     # ----- the loop -----------------------------------------------------------------------------------
     def pretrain(self) -> None:
-        """Random-policy trials over the training tasks, then model updates on them (Algorithm 1, line 1)."""
+        """Random-policy trials (then any scripted port searches) over the training tasks, then model updates on
+        them (Algorithm 1, line 1)."""
         t = self.cfg.train
-        target_trials = math.ceil(t.pretrain_episodes / self.episodes_per_trial)
-        missing = max(0, target_trials - self.replay.num_trials())
-        tasks = [self.train_tasks[(self.counters["trials_collected"] + i) % len(self.train_tasks)] for i in range(missing)]
-        jobs = [TrialJob(task, "random", self._train_seed(ahead=i)) for i, task in enumerate(tasks)]
+        random_trials = math.ceil(t.pretrain_episodes / self.episodes_per_trial)
+        target_trials = random_trials + math.ceil(t.pretrain_search_episodes / self.episodes_per_trial)
+        have, done = self.replay.num_trials(), self.counters["trials_collected"]
+        tasks = [self.train_tasks[(done + i) % len(self.train_tasks)] for i in range(max(0, target_trials - have))]
+        jobs = [TrialJob(task, "random" if have + i < random_trials else "search", self._train_seed(ahead=i))
+                for i, task in enumerate(tasks)]
         for task, (episodes, summary) in zip(tasks, self._collect_many(jobs)):
             self._store_trial(task, episodes, summary)
         for _ in range(t.pretrain_model_updates):

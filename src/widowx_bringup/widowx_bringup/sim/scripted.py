@@ -2,7 +2,8 @@
 
 It reads the true rig pose and goal from the simulator, which a policy never sees, plans plug
 poses above and inside a port with the arm's analytic IK, and commands joint velocities toward
-them. `meld-sim check` runs it on every task, into the goal port and into a wrong one.
+them. `meld-sim check` runs it on every task, into the goal port and into a wrong one. `PortSearch`
+strings its insertions together into a search of the ports, for meta-training data that leaves wrong ports.
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ class ScriptedInserter:
     def reset(self) -> None:
         self.phase = "hover"
 
+    def go_to(self, port: int) -> None:
+        """Leave the port the plug is in (straight up) and insert into `port`."""
+        self.port = port
+        self.phase = "lift"
+
     def _targets(self) -> tuple[np.ndarray, np.ndarray, float]:
         sim = self.env.sim
         port = sim.goal_port if self.port is None else self.port
@@ -61,8 +67,13 @@ class ScriptedInserter:
         if self.phase == "hover" and settled and np.linalg.norm((tip - hover)[:2]) < self.config.align_tolerance \
                 and abs(tip[2] - hover[2]) < 0.004:
             self.phase = "insert"
+        if self.phase == "lift" and tip[2] > hover[2] - 0.004:
+            self.phase = "hover"
         if self.phase == "hover":
             target = hover
+        elif self.phase == "lift":  # straight up out of the port it sits in, before moving sideways
+            target = tip.copy()
+            target[2] = min(hover[2], tip[2] + self.config.descent_per_step)
         else:  # straight down, a few millimetres per step, so the tip stays over the opening
             target = seat.copy()
             target[2] = max(seat[2], tip[2] - self.config.descent_per_step)
@@ -72,6 +83,38 @@ class ScriptedInserter:
         error[4] = math.remainder(error[4], 2 * math.pi)
         v = self.config.gain * error / self.env.config.control_period
         return np.clip(v, self.env.action_space.low, self.env.action_space.high).astype(np.float32)
+
+
+class PortSearch:
+    """A scripted search: insert into the router's ports in a random order until the goal port is met,
+    then stay there; each visit dwells a few steps after seating, then the plug leaves straight up.
+
+    Meta-training trials of this kind show the latent model (and the off-policy critic) what the
+    learned policy rarely does: a plug that leaves a wrong port and finds the reward higher in
+    another (`train.pretrain_search_episodes`, docs/meld.md, "State rung, fourteenth run"). It reads the
+    goal port from the simulator only to know when to stop. With `known=True` it goes straight to the
+    goal, as a second episode of a trial that has found it.
+    """
+
+    def __init__(self, env: WidowXInsertEnv, rng: np.random.Generator, dwell: tuple[int, int] = (1, 4),
+                 known: bool = False):
+        sim = env.sim
+        goal = sim.goal_port
+        order = [goal] if known else [int(p) for p in rng.permutation(sim.router.num_ports)]
+        self.order = order[:order.index(goal) + 1]
+        self.env, self.rng, self.dwell_range = env, rng, dwell
+        self.inserter = ScriptedInserter(env, port=self.order[0])
+        self.visit, self.dwell = 0, int(rng.integers(dwell[0], dwell[1] + 1))
+
+    def act(self) -> np.ndarray:
+        port = self.order[self.visit]
+        if self.env.sim.score().seated_port == port and self.visit + 1 < len(self.order):
+            self.dwell -= 1
+            if self.dwell < 0:
+                self.visit += 1
+                self.dwell = int(self.rng.integers(self.dwell_range[0], self.dwell_range[1] + 1))
+                self.inserter.go_to(self.order[self.visit])
+        return self.inserter.act()
 
 
 def run_scripted_episode(env: WidowXInsertEnv, task: int, port: int | None = None, seed: int = 0,

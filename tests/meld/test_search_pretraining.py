@@ -1,11 +1,14 @@
 """Scripted port searches in the pretraining data (`train.pretrain_search_episodes`)."""
 import glob
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
+import widowx_bringup.sim  # noqa: F401  (registers the ids)
 from meld_policy.config import ConfigError
+from meld_trainer.collect import TrialJob, run_trial
 from meld_trainer.config import build_config
 from meld_trainer.meta_train import MetaTrainer
 
@@ -41,11 +44,6 @@ def test_searches_are_refused_where_there_is_no_simulator_to_script(tmp_path):
 
 
 def test_a_sparse_search_trial_goes_straight_to_the_goal_in_its_second_episode():
-    import gymnasium as gym
-
-    import widowx_bringup.sim  # noqa: F401  (registers the ids)
-    from meld_trainer.collect import TrialJob, run_trial
-
     env = gym.make("WidowXInsertStateSparse-v3")
     for seed in (0, 1):
         episodes, summary = run_trial(env, None, None, 2, TrialJob(task_id=4, mode="search", seed=seed))

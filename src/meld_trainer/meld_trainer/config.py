@@ -171,9 +171,9 @@ class TrainConfig:
         for n in ("model_batch_frames", "iterations", "eval_trials", "checkpoint_every", "log_every", "ac_feature_reuse"):
             _check(getattr(self, n) >= 1, f"train.{n}={getattr(self, n)}: must be >= 1")
         for n in ("pretrain_episodes", "pretrain_search_episodes", "pretrain_model_updates", "model_updates_per_iter",
-                  "ac_updates_per_iter", "ac_batch_trials", "eval_every", "image_log_every", "torch_threads", "model_freeze_env_steps",
-                  "frozen_ac_updates_per_iter", "collect_workers", "freeze_consolidation_updates",
-                  "reconsolidate_every_env_steps"):
+                  "ac_updates_per_iter", "ac_batch_trials", "eval_every", "image_log_every", "torch_threads",
+                  "model_freeze_env_steps", "frozen_ac_updates_per_iter", "collect_workers",
+                  "freeze_consolidation_updates", "reconsolidate_every_env_steps"):
             _check(getattr(self, n) >= 0, f"train.{n}={getattr(self, n)}: must be >= 0")
         _check(self.model_lr > 0, "train.model_lr must be > 0")
         _check(self.time_budget_s >= 0, "train.time_budget_s must be >= 0")

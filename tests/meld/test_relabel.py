@@ -85,3 +85,60 @@ def test_a_resumed_relabelling_run_lands_on_the_same_parameters(tmp_path):
     assert c.counters == a.counters
     for (k, v), w in zip(a.model.state_dict().items(), c.model.state_dict().values()):
         assert torch.equal(v, w), k
+
+
+def _ports_matching(tr, obs: torch.Tensor, r_next: torch.Tensor) -> np.ndarray:
+    """(trials, ports): which ports' rewards the transitions' rewards are, from the env's own table."""
+    table = tr.env.unwrapped.port_rewards(obs.numpy())[:, 1:, :]  # r_{t+1} of every port
+    return np.abs(table - r_next.reshape(table.shape[:2])[..., None].numpy()).max(axis=1) < 1e-5
+
+
+def test_the_actor_critic_learns_from_trials_rescored_for_another_port_with_beliefs_from_those_rewards(tmp_path):
+    """What the critic is shown: before the freeze freshly drawn ports, after it one port per trial that a
+    rebuilt pool (a resume) draws again; the beliefs are filtered from the rescored rewards."""
+    cfg = build_config("smoke", ["train.seed=5", "train.ac_reward_relabel=1", "train.pretrain_episodes=8",
+                                 "train.pretrain_model_updates=2", "train.eval_every=0"])
+    tr = MetaTrainer(cfg, "WidowXInsertState-v3", tmp_path, tensorboard=False)
+    tr.pretrain()
+    keys = tr.replay.trial_keys()
+    obs = torch.cat([tr.replay.trial(k).images for k in keys])
+    collected = torch.cat([tr.replay.trial(k).rewards_shaped for k in keys])[:, 1:]
+
+    drawn, sample = [], tr.replay.sample_trials
+    tr.replay.sample_trials = lambda n, rng: drawn.append(sample(n, rng)) or drawn[-1]
+    fresh = [tr.filter_transitions(len(keys)) for _ in range(3)]  # before the freeze: ports drawn per batch
+    tr.replay.sample_trials = sample
+    b_obs, b_rewards = torch.cat([b.images for b in drawn]), torch.cat([b.rewards_shaped for b in drawn])[:, 1:]
+    r_fresh = torch.cat([f[2] for f in fresh]).reshape(b_rewards.shape)
+    assert _ports_matching(tr, b_obs, r_fresh).any(axis=1).all()
+    assert ((r_fresh - b_rewards).abs().amax(dim=1) > 1e-3).any()
+
+    tr.cfg.train.model_freeze_env_steps = 1  # frozen from here: the pool of every trial, each with its draw
+    pool = tr._frozen_transitions()
+    r_pool = pool[2].reshape(len(keys), -1)
+    match = _ports_matching(tr, obs, r_pool)
+    assert match.any(axis=1).all()
+    moved = (r_pool - collected).abs().amax(dim=1) > 1e-3
+    assert 0 < moved.sum() < len(keys), moved  # ports drawn uniformly: some other than the trial's own
+    tr.cfg.train.ac_reward_relabel = 0.0
+    for i in np.flatnonzero(moved.numpy()):  # the belief read the rescored rewards, not the collected ones
+        with torch.random.fork_rng(devices=[]):  # the pool's seed for this trial: the same posterior samples
+            torch.manual_seed(cfg.train.seed * 1_000_003 + 10_007 * keys[i][0] + keys[i][1])
+            b_plain, _, r_plain, _, _ = tr._transitions(tr.replay.trial(keys[i]))
+        torch.testing.assert_close(r_plain, collected[i])
+        assert (pool[0].reshape(len(keys), r_pool.shape[1], -1)[i] - b_plain).abs().max() > 1e-3
+    tr.cfg.train.ac_reward_relabel = 1.0
+    tr._frozen_features.clear()
+    tr._frozen_pool = None
+    again = tr._frozen_transitions()
+    for x, y in zip(pool, again):
+        assert torch.equal(x, y)
+
+
+def test_actor_critic_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path):
+    cfg = build_config("smoke", ["train.ac_reward_relabel=0.5"])
+    with pytest.raises(ConfigError, match=r"ac_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3, or set "
+                                          r"train.ac_reward_relabel=0"):
+        MetaTrainer(cfg, "WidowXInsertStateSparse-v3", tmp_path, tensorboard=False)
+    with pytest.raises(ConfigError, match=r"ac_reward_relabel=-0.1: a probability"):
+        build_config("smoke", ["train.ac_reward_relabel=-0.1"])

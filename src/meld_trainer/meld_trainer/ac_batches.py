@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from .relabel import relabel_trials
 from .replay import TrialBatch
 
 
@@ -20,8 +22,15 @@ class ActorCriticBatches:
         """All transitions (b_t, a_t, r_{t+1}, b_{t+1}, not_done) of `trials` filtered trials, no gradient into the model."""
         return self._transitions(self.replay.sample_trials(trials, self.rng))
 
-    def _transitions(self, batch: TrialBatch) -> tuple[torch.Tensor, ...]:
+    def _transitions(self, batch: TrialBatch, rng: np.random.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """The batch's transitions; with train.ac_reward_relabel some trials first rescored for another port
+        (drawn from `rng`, else the trainer's generator), the beliefs filtered from the rescored rewards."""
         b = self._to_torch(batch)
+        p = self.cfg.train.ac_reward_relabel
+        if p:  # dense ids only (checked at start-up): the evidence and the critic's reward are one reward
+            r, _ = relabel_trials(b["images"], b["rewards_shaped"], b["transition_valid"], self._port_rewards, p,
+                                  self.rng if rng is None else rng)
+            b["rewards_in"] = b["rewards_shaped"] = r
         with torch.no_grad():  # the stop-gradient between model and actor-critic
             feats = self.feature_filter(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
         valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode
@@ -62,7 +71,7 @@ class ActorCriticBatches:
         and the actor-critic draws its batches from all of them: an update then costs the SAC step
         alone. The pool is brought up to date with the replay once per `train` call (it drops it), not
         per update. Each trial is filtered under its own seed (the global RNG untouched), so the pool is
-        the same whether it was built step by step or after a resume.
+        the same whether it was built step by step or after a resume (train.ac_reward_relabel's draw too).
         """
         if self._frozen_pool is not None:
             return self._frozen_pool
@@ -73,7 +82,8 @@ class ActorCriticBatches:
         for k in keys:
             if k not in self._frozen_features:
                 with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-                    torch.manual_seed(self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1])
-                    self._frozen_features[k] = self._transitions(self.replay.trial(k))
+                    seed = self.cfg.train.seed * 1_000_003 + 10_007 * k[0] + k[1]
+                    torch.manual_seed(seed)
+                    self._frozen_features[k] = self._transitions(self.replay.trial(k), np.random.default_rng(seed))
         self._frozen_pool = tuple(torch.cat(x) for x in zip(*(self._frozen_features[k] for k in keys)))
         return self._frozen_pool

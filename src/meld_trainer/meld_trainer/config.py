@@ -126,6 +126,14 @@ class TrainConfig:
     name the port from where the policy went and must read it from the rewards. Needs a dense env whose
     observation holds the plug's pose relative to the router (`port_rewards`: WidowXInsertState-v1 to v3);
     the filter, the actor-critic and the episode files keep the rewards as collected. 0: the paper's model."""
+    ac_reward_relabel: float = 0.0
+    """Probability, per trial the actor-critic learns from, that the trial is rescored for a port drawn
+    uniformly and its beliefs filtered from the rescored rewards (hindsight task relabelling for the
+    policy, as HTR does for PEARL: Packer et al., NeurIPS 2021). The router and the arm move the same
+    whatever the goal, so a rescored trial is a trial of that other task: the critic sees paths that
+    head for one port while the rewards point to another, which the policy's own trials, committed to
+    the port it guessed, rarely hold. After the freeze each trial keeps one draw (seeded by the trial),
+    so the cached pool is the same after a resume. Same envs as model_reward_relabel. 0: the paper's."""
     frozen_ac_updates_per_iter: int = 0
     """Actor-critic updates per iteration once the model is frozen; 0 keeps ac_updates_per_iter."""
     ac_batch_trials: int = 0
@@ -163,8 +171,8 @@ class TrainConfig:
         _check(self.reconsolidate_every_env_steps == 0 or (self.freeze_consolidation_updates > 0 and self.model_freeze_env_steps > 0),
                f"train.reconsolidate_every_env_steps={self.reconsolidate_every_env_steps} repeats the consolidation at the "
                "model's freeze: set train.model_freeze_env_steps and train.freeze_consolidation_updates above 0 too")
-        _check(0.0 <= self.model_reward_relabel <= 1.0,
-               f"train.model_reward_relabel={self.model_reward_relabel}: a probability, in [0, 1]")
+        for n in ("model_reward_relabel", "ac_reward_relabel"):
+            _check(0.0 <= getattr(self, n) <= 1.0, f"train.{n}={getattr(self, n)}: a probability, in [0, 1]")
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                f"train.device={self.device!r}: use auto, cpu or cuda")
         _check(self.episodes_per_trial in (0, 1, 2), f"train.episodes_per_trial={self.episodes_per_trial}: use 0 (auto), 1 or 2")

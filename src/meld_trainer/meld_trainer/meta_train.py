@@ -91,11 +91,12 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         cfg.model.__post_init__()
         cfg.actor.__post_init__()
         self.episodes_per_trial = t.episodes_per_trial or (2 if is_sparse(env_id) else 1)
-        self._port_rewards = getattr(u, "port_rewards", None) if t.model_reward_relabel else None
-        if t.model_reward_relabel and (self._port_rewards is None or is_sparse(env_id)):
-            raise ConfigError(f"train.model_reward_relabel={t.model_reward_relabel} rescores trials from the plug's "
-                              f"pose relative to the router, which {env_id} does not give with a dense reward; use "
-                              "WidowXInsertState-v1, -v2 or -v3, or set train.model_reward_relabel=0.")
+        self._port_rewards = getattr(u, "port_rewards", None)
+        for name in ("model_reward_relabel", "ac_reward_relabel"):
+            if getattr(t, name) and (self._port_rewards is None or is_sparse(env_id)):
+                raise ConfigError(f"train.{name}={getattr(t, name)} rescores trials from the plug's pose relative to "
+                                  f"the router, which {env_id} does not give with a dense reward; use "
+                                  f"WidowXInsertState-v1, -v2 or -v3, or set train.{name}=0.")
 
         if t.pretrain_search_episodes and not hasattr(u, "sim"):
             raise ConfigError(f"train.pretrain_search_episodes={t.pretrain_search_episodes} needs the simulator's scripted "
@@ -238,7 +239,7 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """One Adam step on the negative ELBO of a batch of whole trials (fast_update.ModelUpdater)."""
         n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
         b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
-        if self._port_rewards is not None:  # dense: the evidence and the target are the same reward
+        if self.cfg.train.model_reward_relabel:  # dense: the evidence and the target are the same reward
             r, _ = relabel_trials(b["images"], b["rewards_shaped"], b["transition_valid"], self._port_rewards,
                                   self.cfg.train.model_reward_relabel, self.rng)
             b["rewards_in"] = b["rewards_shaped"] = r

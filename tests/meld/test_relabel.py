@@ -22,7 +22,7 @@ def test_relabelled_trials_carry_the_chosen_ports_rewards_and_keep_episode_openi
     rewards = torch.full((B, L), 7.0)
     valid = torch.ones(B, L - 1, dtype=torch.bool)
     valid[:, 4] = False  # a 2-episode trial: frame 5 opens the second episode
-    out, ports = relabel_trials(obs, rewards, valid, _fake_port_rewards, 0.5, np.random.default_rng(0))
+    (out,), ports = relabel_trials(obs, (rewards,), valid, (_fake_port_rewards,), 0.5, np.random.default_rng(0))
     kept, moved = ports < 0, ports >= 0
     assert 16 < moved.sum() < 48 and set(ports[moved]) == {0, 1, 2, 3}
     assert torch.equal(out[kept], rewards[kept])  # the others as collected
@@ -31,8 +31,13 @@ def test_relabelled_trials_carry_the_chosen_ports_rewards_and_keep_episode_openi
         expect[0] = expect[5] = 0.0
         torch.testing.assert_close(out[i], expect)
     assert torch.equal(rewards, torch.full((B, L), 7.0))  # the replay's tensor is not written to
-    same, none = relabel_trials(obs, rewards, valid, _fake_port_rewards, 0.0, np.random.default_rng(0))
+    (same,), none = relabel_trials(obs, (rewards,), valid, (_fake_port_rewards,), 0.0, np.random.default_rng(0))
     assert same is rewards and (none == -1).all()
+    # Two rewards (a sparse id's evidence and target) are rescored for the same port of each trial.
+    (a, b), ports = relabel_trials(obs, (rewards, rewards + 1), valid, (_fake_port_rewards, lambda o: 2 * _fake_port_rewards(o)),
+                                   1.0, np.random.default_rng(1))
+    assert (ports >= 0).all()
+    torch.testing.assert_close(b, 2 * a)
 
 
 def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path):
@@ -58,10 +63,10 @@ def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path)
     assert 0.4 < changed.float().mean() < 1.0, changed
 
 
-@pytest.mark.parametrize("env_id", ["WidowXInsertStateSparse-v3", "WidowXInsertState-v0", "PointGoal-v0"])
+@pytest.mark.parametrize("env_id", ["WidowXInsertStateSparse-v0", "WidowXInsertState-v0", "PointGoal-v0"])
 def test_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path, env_id):
     cfg = build_config("smoke", ["train.model_reward_relabel=0.5"])
-    with pytest.raises(ConfigError, match=r"model_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3, or set"):
+    with pytest.raises(ConfigError, match=r"model_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3 .*, or set"):
         MetaTrainer(cfg, env_id, tmp_path, tensorboard=False)
     with pytest.raises(ConfigError, match=r"model_reward_relabel=1.5: a probability"):
         build_config("smoke", ["train.model_reward_relabel=1.5"])
@@ -137,8 +142,33 @@ def test_the_actor_critic_learns_from_trials_rescored_for_another_port_with_beli
 
 def test_actor_critic_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path):
     cfg = build_config("smoke", ["train.ac_reward_relabel=0.5"])
-    with pytest.raises(ConfigError, match=r"ac_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3, or set "
+    with pytest.raises(ConfigError, match=r"ac_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3 .*, or set "
                                           r"train.ac_reward_relabel=0"):
-        MetaTrainer(cfg, "WidowXInsertStateSparse-v3", tmp_path, tensorboard=False)
+        MetaTrainer(cfg, "WidowXInsertStateSparse-v0", tmp_path, tensorboard=False)
     with pytest.raises(ConfigError, match=r"ac_reward_relabel=-0.1: a probability"):
         build_config("smoke", ["train.ac_reward_relabel=-0.1"])
+
+
+def test_a_sparse_trial_is_rescored_as_link_up_evidence_and_shaped_target_of_one_port(tmp_path):
+    """On a sparse id the model's evidence is the link-up reward and its target the shaped one: a rescored
+    trial must carry both for the same port (the env's `port_sparse_rewards` and `port_rewards`)."""
+    cfg = build_config("smoke", ["train.seed=4", "train.model_reward_relabel=1", "train.ac_reward_relabel=1",
+                                 "train.pretrain_episodes=2", "train.pretrain_search_episodes=4",
+                                 "train.pretrain_model_updates=0", "train.eval_every=0"])
+    tr = MetaTrainer(cfg, "WidowXInsertStateSparse-v3", tmp_path, tensorboard=False)
+    tr.pretrain()  # random trials, then searches that seat the plug (link up in some frames)
+    seen = []
+    tr.updater.step = lambda obs, actions, r_in, r_shaped: seen.append((obs, r_in, r_shaped)) or {}
+    for _ in range(6):
+        tr.model_update()
+    obs = torch.cat([o for o, _, _ in seen]).numpy()
+    r_in, r_shaped = torch.cat([r for _, r, _ in seen]).numpy(), torch.cat([r for _, _, r in seen]).numpy()
+    sparse, shaped = tr.env.unwrapped.port_sparse_rewards(obs), tr.env.unwrapped.port_rewards(obs)
+    first = np.zeros(r_in.shape, dtype=bool)
+    first[:, 0] = first[:, 41] = True  # each episode's opening frame keeps 0
+    for i in range(len(obs)):
+        ports = [k for k in range(shaped.shape[-1])
+                 if np.abs(shaped[i, ~first[i], k] - r_shaped[i, ~first[i]]).max() < 1e-5]
+        assert len(ports) == 1, (i, ports)
+        np.testing.assert_array_equal(r_in[i, ~first[i]], sparse[i, ~first[i], ports[0]])
+    assert r_in.max() == 1.0  # some rescored trial has link up

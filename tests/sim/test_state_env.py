@@ -7,6 +7,7 @@ from gymnasium.utils.env_checker import check_env
 import widowx_bringup.sim  # noqa: F401  (registers the ids)
 from widowx_bringup.kinematics import rotation_angle
 from widowx_bringup.scene import PLUG_DOWN, RewardConfig, shaped_reward
+from widowx_bringup.sim.scripted import PortSearch
 
 LOW_DIM_IDS = ["WidowXInsertState-v0", "WidowXInsertStateSparse-v0", "WidowXInsertState-v1", "WidowXInsertStateSparse-v1",
                "WidowXInsertState-v2", "WidowXInsertStateSparse-v2", "WidowXInsertState-v3", "WidowXInsertStateSparse-v3",
@@ -150,3 +151,27 @@ def test_port_rewards_score_a_recorded_step_for_every_port_as_the_env_would():
         np.testing.assert_allclose(obs, obs0, atol=1e-5)  # the goal port does not move the arm
         np.testing.assert_allclose(table[:, port], rewards, atol=2e-4)
     assert np.ptp(table[-1]) > 0.01  # the ports' rewards differ: relabelling changes the evidence
+
+
+def test_port_sparse_rewards_say_link_up_in_whichever_port_the_plug_is_seated():
+    """Relabelling a sparse trial needs the sparse reward every port would have given: along a scripted
+    search that seats the plug in several ports, the table's column of the port the env reports seated is
+    1 and every other 0, and on the goal's column it is the env's own sparse reward."""
+    e = gym.make("WidowXInsertStateSparse-v3").unwrapped
+    rng = np.random.default_rng(2)
+    seen_ports = set()
+    for task in (4, 17, 42, 63):
+        obs0, _ = e.reset(seed=task, options={"task": task})
+        search = PortSearch(e, rng)
+        obs, seated, rewards = [obs0], [-1], [0.0]
+        for _ in range(40):
+            o, r, _, _, info = e.step(search.act())
+            obs.append(o)
+            seated.append(info["seated_port"])
+            rewards.append(r)
+        table = e.port_sparse_rewards(np.array(obs))
+        expect = np.array([[float(s == k) for k in range(e.sim.router.num_ports)] for s in seated])
+        np.testing.assert_array_equal(table, expect)
+        np.testing.assert_array_equal(table[:, e.sim.goal_port], rewards)
+        seen_ports |= {s for s in seated if s >= 0}
+    assert len(seen_ports) >= 3

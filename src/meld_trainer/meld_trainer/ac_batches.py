@@ -11,7 +11,7 @@ import math
 import numpy as np
 import torch
 
-from .relabel import relabel_trials
+from .relabel import relabel_batch
 from .replay import TrialBatch
 
 
@@ -27,10 +27,8 @@ class ActorCriticBatches:
         (drawn from `rng`, else the trainer's generator), the beliefs filtered from the rescored rewards."""
         b = self._to_torch(batch)
         p = self.cfg.train.ac_reward_relabel
-        if p:  # dense ids only (checked at start-up): the evidence and the critic's reward are one reward
-            r, _ = relabel_trials(b["images"], b["rewards_shaped"], b["transition_valid"], self._port_rewards, p,
-                                  self.rng if rng is None else rng)
-            b["rewards_in"] = b["rewards_shaped"] = r
+        if p:
+            relabel_batch(b, self._port_rewards, self._port_sparse_rewards, p, self.rng if rng is None else rng)
         with torch.no_grad():  # the stop-gradient between model and actor-critic
             feats = self.feature_filter(b["images"], b["actions"], b["rewards_in"])  # (B, L, F): b_t for t = 0..L-1
         valid = b["transition_valid"]                                                 # (B, L-1): t -> t+1 inside an episode

@@ -123,9 +123,11 @@ class TrainConfig:
     """Probability, per trial of a model update, that the trial's rewards are replaced by those another
     port (drawn uniformly among the router's) would have given along the same path (hindsight
     relabelling, meld_trainer/relabel.py). The model then sees each path under every goal, so it cannot
-    name the port from where the policy went and must read it from the rewards. Needs a dense env whose
-    observation holds the plug's pose relative to the router (`port_rewards`: WidowXInsertState-v1 to v3);
-    the filter, the actor-critic and the episode files keep the rewards as collected. 0: the paper's model."""
+    name the port from where the policy went and must read it from the rewards. Needs an env whose
+    observation holds the plug's pose relative to the router (`port_rewards`: WidowXInsertState-v1 to v3,
+    and their Sparse ids, where the link-up evidence and the shaped target are rescored together); the
+    filter, the actor-critic (unless ac_reward_relabel) and the episode files keep the rewards as
+    collected. 0: the paper's model."""
     ac_reward_relabel: float = 0.0
     """Probability, per trial the actor-critic learns from, that the trial is rescored for a port drawn
     uniformly and its beliefs filtered from the rescored rewards (hindsight task relabelling for the

@@ -30,7 +30,7 @@ from .envs import is_sparse, make_env
 from .collect import TrialJob, run_trial
 from .fast_update import FeatureFilter, ModelUpdater
 from .pool import CollectorPool
-from .relabel import relabel_trials
+from .relabel import relabel_batch
 from .replay import Replay, TrialBatch
 from .sac import SAC
 from .trainer_checkpoint import TrainerCheckpoints, with_defaults  # noqa: F401  (with_defaults: public here too)
@@ -91,12 +91,14 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         cfg.model.__post_init__()
         cfg.actor.__post_init__()
         self.episodes_per_trial = t.episodes_per_trial or (2 if is_sparse(env_id) else 1)
+        # Hindsight relabelling (relabel.py): the shaped reward of every port, and on sparse ids the link-up one.
         self._port_rewards = getattr(u, "port_rewards", None)
+        self._port_sparse_rewards = getattr(u, "port_sparse_rewards", None) if is_sparse(env_id) else None
         for name in ("model_reward_relabel", "ac_reward_relabel"):
-            if getattr(t, name) and (self._port_rewards is None or is_sparse(env_id)):
+            if getattr(t, name) and (self._port_rewards is None or (is_sparse(env_id) and self._port_sparse_rewards is None)):
                 raise ConfigError(f"train.{name}={getattr(t, name)} rescores trials from the plug's pose relative to "
-                                  f"the router, which {env_id} does not give with a dense reward; use "
-                                  f"WidowXInsertState-v1, -v2 or -v3, or set train.{name}=0.")
+                                  f"the router, which {env_id} does not give; use WidowXInsertState-v1, -v2 or -v3 "
+                                  f"(or their Sparse ids), or set train.{name}=0.")
 
         if t.pretrain_search_episodes and not hasattr(u, "sim"):
             raise ConfigError(f"train.pretrain_search_episodes={t.pretrain_search_episodes} needs the simulator's scripted "
@@ -239,10 +241,8 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """One Adam step on the negative ELBO of a batch of whole trials (fast_update.ModelUpdater)."""
         n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
         b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
-        if self.cfg.train.model_reward_relabel:  # dense: the evidence and the target are the same reward
-            r, _ = relabel_trials(b["images"], b["rewards_shaped"], b["transition_valid"], self._port_rewards,
-                                  self.cfg.train.model_reward_relabel, self.rng)
-            b["rewards_in"] = b["rewards_shaped"] = r
+        if self.cfg.train.model_reward_relabel:
+            relabel_batch(b, self._port_rewards, self._port_sparse_rewards, self.cfg.train.model_reward_relabel, self.rng)
         stats = self.updater.step(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
         self.counters["model_updates"] += 1
         return stats

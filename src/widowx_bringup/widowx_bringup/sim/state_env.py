@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 
 from ..kinematics import rotation_angle
+from ..scene import PLUG_DOWN
 from .env import WidowXInsertEnv
 
 STATE_DIM = 7
@@ -111,6 +112,32 @@ class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
             if cfg.funnel_weight:
                 cost = cost + cfg.funnel_weight * np.log1p((d / cfg.funnel_scale) ** 2)
             out.append(-cost)
+        return np.stack(out, axis=-1)
+
+
+    def port_sparse_rewards(self, obs: np.ndarray) -> np.ndarray:
+        """The sparse reward ("link up": the plug seated) every port would have given at these observations,
+        (..., ports) of 0.0 and 1.0: `port_rewards`' companion for relabelling the sparse ids' trials.
+
+        The router's seated test (`Router.seated_port`) in the router's frame, vectorised: the tip within
+        the hole's outline, at least `seated_min_depth` below its top face, the plug within
+        `seated_max_angle` of pointing down the port. Matches `step`'s `seated_port` (tests/sim/test_state_env.py).
+        """
+        obs = np.asarray(obs, dtype=np.float64)
+        router = self.sim.router
+        origin, _ = router.router_frame(0.0, 0.0)  # the observation's frame is the router's at pose zero
+        tip = origin + obs[..., 7:10] / 100.0
+        x, z = obs[..., 10:13], obs[..., 13:16]
+        R_plug = np.stack([x, np.cross(z, x), z], axis=-1)
+        out = []
+        for port in range(router.num_ports):
+            centre, R = router.port_frame(port, 0.0, 0.0)
+            p = (tip - centre) @ R  # R^T (tip - centre), row vectors
+            inside = (np.abs(p[..., 0]) <= router.hole_length / 2) & (np.abs(p[..., 1]) <= router.hole_width / 2) \
+                & (p[..., 2] <= -router.seated_min_depth)
+            c = (np.einsum("...ij,ij->...", R_plug, R @ PLUG_DOWN) - 1.0) / 2.0
+            aligned = np.arccos(np.clip(c, -1.0, 1.0)) <= router.seated_max_angle
+            out.append((inside & aligned).astype(np.float32))
         return np.stack(out, axis=-1)
 
 

@@ -114,7 +114,6 @@ class WidowXInsertRelativeStateEnv(WidowXInsertStateEnv):
             out.append(-cost)
         return np.stack(out, axis=-1)
 
-
     def port_sparse_rewards(self, obs: np.ndarray) -> np.ndarray:
         """The sparse reward ("link up": the plug seated) every port would have given at these observations,
         (..., ports) of 0.0 and 1.0: `port_rewards`' companion for relabelling the sparse ids' trials.

@@ -34,8 +34,8 @@ def test_relabelled_trials_carry_the_chosen_ports_rewards_and_keep_episode_openi
     (same,), none = relabel_trials(obs, (rewards,), valid, (_fake_port_rewards,), 0.0, np.random.default_rng(0))
     assert same is rewards and (none == -1).all()
     # Two rewards (a sparse id's evidence and target) are rescored for the same port of each trial.
-    (a, b), ports = relabel_trials(obs, (rewards, rewards + 1), valid, (_fake_port_rewards, lambda o: 2 * _fake_port_rewards(o)),
-                                   1.0, np.random.default_rng(1))
+    (a, b), ports = relabel_trials(obs, (rewards, rewards + 1), valid,
+                                   (_fake_port_rewards, lambda o: 2 * _fake_port_rewards(o)), 1.0, np.random.default_rng(1))
     assert (ports >= 0).all()
     torch.testing.assert_close(b, 2 * a)
 

@@ -95,7 +95,8 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         self._port_rewards = getattr(u, "port_rewards", None)
         self._port_sparse_rewards = getattr(u, "port_sparse_rewards", None) if is_sparse(env_id) else None
         for name in ("model_reward_relabel", "ac_reward_relabel"):
-            if getattr(t, name) and (self._port_rewards is None or (is_sparse(env_id) and self._port_sparse_rewards is None)):
+            cannot = self._port_rewards is None or (is_sparse(env_id) and self._port_sparse_rewards is None)
+            if getattr(t, name) and cannot:
                 raise ConfigError(f"train.{name}={getattr(t, name)} rescores trials from the plug's pose relative to "
                                   f"the router, which {env_id} does not give; use WidowXInsertState-v1, -v2 or -v3 "
                                   f"(or their Sparse ids), or set train.{name}=0.")
@@ -242,7 +243,8 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         n_trials = max(1, self.cfg.train.model_batch_frames // self.frames_per_trial)
         b = self._to_torch(self.replay.sample_trials(n_trials, self.rng))
         if self.cfg.train.model_reward_relabel:
-            relabel_batch(b, self._port_rewards, self._port_sparse_rewards, self.cfg.train.model_reward_relabel, self.rng)
+            relabel_batch(b, self._port_rewards, self._port_sparse_rewards, self.cfg.train.model_reward_relabel,
+                          self.rng)
         stats = self.updater.step(b["images"], b["actions"], b["rewards_in"], b["rewards_shaped"])
         self.counters["model_updates"] += 1
         return stats

@@ -1,4 +1,5 @@
-"""Hindsight relabelling of the model's training trials: what the model is shown, and what is refused."""
+"""Hindsight relabelling of the model's and the actor-critic's training trials: what each is shown, and
+what is refused."""
 import numpy as np
 import pytest
 import torch
@@ -34,8 +35,9 @@ def test_relabelled_trials_carry_the_chosen_ports_rewards_and_keep_episode_openi
     (same,), none = relabel_trials(obs, (rewards,), valid, (_fake_port_rewards,), 0.0, np.random.default_rng(0))
     assert same is rewards and (none == -1).all()
     # Two rewards (a sparse id's evidence and target) are rescored for the same port of each trial.
-    (a, b), ports = relabel_trials(obs, (rewards, rewards + 1), valid,
-                                   (_fake_port_rewards, lambda o: 2 * _fake_port_rewards(o)), 1.0, np.random.default_rng(1))
+    doubled = lambda o: 2 * _fake_port_rewards(o)  # noqa: E731
+    (a, b), ports = relabel_trials(obs, (rewards, rewards + 1), valid, (_fake_port_rewards, doubled), 1.0,
+                                   np.random.default_rng(1))
     assert (ports >= 0).all()
     torch.testing.assert_close(b, 2 * a)
 
@@ -63,13 +65,16 @@ def test_the_model_is_trained_on_rewards_another_port_would_have_given(tmp_path)
     assert 0.4 < changed.float().mean() < 1.0, changed
 
 
+@pytest.mark.parametrize("option", ["model_reward_relabel", "ac_reward_relabel"])
 @pytest.mark.parametrize("env_id", ["WidowXInsertStateSparse-v0", "WidowXInsertState-v0", "PointGoal-v0"])
-def test_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path, env_id):
-    cfg = build_config("smoke", ["train.model_reward_relabel=0.5"])
-    with pytest.raises(ConfigError, match=r"model_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3 .*, or set"):
+def test_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path, env_id, option):
+    cfg = build_config("smoke", [f"train.{option}=0.5"])
+    refusal = rf"{option}=0.5 .*WidowXInsertState-v1, -v2 or -v3 .*, or set train.{option}=0"
+    with pytest.raises(ConfigError, match=refusal):
         MetaTrainer(cfg, env_id, tmp_path, tensorboard=False)
-    with pytest.raises(ConfigError, match=r"model_reward_relabel=1.5: a probability"):
-        build_config("smoke", ["train.model_reward_relabel=1.5"])
+    for bad in (1.5, -0.1):
+        with pytest.raises(ConfigError, match=rf"{option}={bad}: a probability"):
+            build_config("smoke", [f"train.{option}={bad}"])
 
 
 def test_a_resumed_relabelling_run_lands_on_the_same_parameters(tmp_path):
@@ -138,15 +143,6 @@ def test_the_actor_critic_learns_from_trials_rescored_for_another_port_with_beli
     again = tr._frozen_transitions()
     for x, y in zip(pool, again):
         assert torch.equal(x, y)
-
-
-def test_actor_critic_relabelling_is_refused_where_the_env_cannot_rescore_a_trial(tmp_path):
-    cfg = build_config("smoke", ["train.ac_reward_relabel=0.5"])
-    with pytest.raises(ConfigError, match=r"ac_reward_relabel=0.5 .*WidowXInsertState-v1, -v2 or -v3 .*, or set "
-                                          r"train.ac_reward_relabel=0"):
-        MetaTrainer(cfg, "WidowXInsertStateSparse-v0", tmp_path, tensorboard=False)
-    with pytest.raises(ConfigError, match=r"ac_reward_relabel=-0.1: a probability"):
-        build_config("smoke", ["train.ac_reward_relabel=-0.1"])
 
 
 def test_a_sparse_trial_is_rescored_as_link_up_evidence_and_shaped_target_of_one_port(tmp_path):

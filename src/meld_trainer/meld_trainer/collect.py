@@ -19,7 +19,8 @@ from meld_policy.filter import BeliefFilter
 
 @dataclass
 class TrialJob:
-    """What to collect: task, mode ('random', 'search' or 'policy'), seed; the pool adds an id and the weights version.
+    """What to collect: task, mode ('random', 'search', 'policy' or 'rescue': the policy's, taken over by the
+    simulator's scripted inserter after a wrong seat), seed; the pool adds an id and the weights version.
     The learner writes the episode files when it consumes a result, so that files and counters agree."""
 
     task_id: int
@@ -46,12 +47,12 @@ def run_trial(env, filt: BeliefFilter | None, actor: Actor | None, episodes_per_
 def _run_trial(env, filt, actor, episodes_per_trial, job):
     high = env.action_space.high
     rng = np.random.default_rng(job.seed)
-    policy = job.mode == "policy"
-    if job.mode == "search":  # the simulator's scripted port search (WidowX envs; checked at the trainer's start)
-        from widowx_bringup.sim.scripted import PortSearch
+    policy = job.mode in ("policy", "rescue")
+    if job.mode in ("search", "rescue"):  # the simulator's scripted controllers (WidowX envs; checked at the start)
+        from widowx_bringup.sim.scripted import PortSearch, WrongPortRescue
     if policy and (filt is None or actor is None):
         raise ValueError("a policy trial needs a filter and an actor")
-    episodes, pred_mean, pred_std, video = [], [], [], []
+    episodes, pred_mean, pred_std, video, rescued = [], [], [], [], 0
     sim = getattr(env.unwrapped, "sim", None)
 
     def record_frame(obs):
@@ -71,11 +72,15 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
         a_prev = np.zeros(env.action_space.shape, np.float32)
         record_frame(obs)
         search = PortSearch(env.unwrapped, rng, known=k > 0) if job.mode == "search" else None
+        rescue = WrongPortRescue(env.unwrapped, rng) if job.mode == "rescue" else None
         if policy:
             belief = filt.step(belief, np.broadcast_to(obs, (n, *obs.shape)), 0.0, a_prev, is_first=(k == 0))
         done = False
         while not done:
-            if policy:
+            a = rescue.act(info) if rescue is not None else None
+            if a is not None:
+                a = a.astype(np.float32)
+            elif policy:
                 a = actor.act(belief.features[:1], deterministic=job.deterministic)[0].astype(np.float32)
                 if job.reward_particles:
                     record_prediction()
@@ -96,6 +101,7 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
             done = terminated or truncated
         if policy and job.reward_particles:
             record_prediction()
+        rescued += rescue is not None and rescue.took_over
         episodes.append({"images": np.stack(ep["images"]), "actions": np.stack(ep["actions"]).astype(np.float32),
                          **{key: np.asarray(ep[key], np.float32) for key in ("rewards", "shaped_rewards", "sparse_rewards")},
                          "success": np.asarray(ep["success"], bool)})
@@ -103,5 +109,6 @@ def _run_trial(env, filt, actor, episodes_per_trial, job):
                "returns": [float(ep["rewards"].sum()) for ep in episodes],
                "shaped_returns": [float(ep["shaped_rewards"].sum()) for ep in episodes],
                "final_distance": float(info.get("distance", float("nan"))),
-               "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std, "video": video}
+               "predicted_reward_mean": pred_mean, "predicted_reward_std": pred_std, "video": video,
+               "rescued_episodes": int(rescued)}
     return episodes, summary

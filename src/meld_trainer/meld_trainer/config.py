@@ -136,6 +136,13 @@ class TrainConfig:
     head for one port while the rewards point to another, which the policy's own trials, committed to
     the port it guessed, rarely hold. After the freeze each trial keeps one draw (seeded by the trial),
     so the cached pool is the same after a resume. Same envs as model_reward_relabel. 0: the paper's."""
+    rescue_trials: float = 0.0
+    """Share of meta-training trials in which the simulator's scripted inserter takes over from the policy
+    once its plug has sat a few steps in a wrong port, and inserts it into the goal port
+    (`widowx_bringup.sim.scripted.WrongPortRescue`; WidowX envs only). The learned policy keeps the first
+    port it heads for, so its trials never show the critic that leaving a wrong port pays; these do, from
+    the states the policy itself reaches. Trials that never sit in a wrong port are the policy's own.
+    0: the paper's data."""
     frozen_ac_updates_per_iter: int = 0
     """Actor-critic updates per iteration once the model is frozen; 0 keeps ac_updates_per_iter."""
     ac_batch_trials: int = 0
@@ -173,7 +180,7 @@ class TrainConfig:
         _check(self.reconsolidate_every_env_steps == 0 or (self.freeze_consolidation_updates > 0 and self.model_freeze_env_steps > 0),
                f"train.reconsolidate_every_env_steps={self.reconsolidate_every_env_steps} repeats the consolidation at the "
                "model's freeze: set train.model_freeze_env_steps and train.freeze_consolidation_updates above 0 too")
-        for n in ("model_reward_relabel", "ac_reward_relabel"):
+        for n in ("model_reward_relabel", "ac_reward_relabel", "rescue_trials"):
             _check(0.0 <= getattr(self, n) <= 1.0, f"train.{n}={getattr(self, n)}: a probability, in [0, 1]")
         _check(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
                f"train.device={self.device!r}: use auto, cpu or cuda")

@@ -101,9 +101,10 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
                                   f"the router, which {env_id} does not give; use WidowXInsertState-v1, -v2 or -v3 "
                                   f"(or their Sparse ids), or set train.{name}=0.")
 
-        if t.pretrain_search_episodes and not hasattr(u, "sim"):
-            raise ConfigError(f"train.pretrain_search_episodes={t.pretrain_search_episodes} needs the simulator's scripted "
-                              f"port search, which {env_id} does not have; use a WidowXInsert* env or set it to 0.")
+        for name, what in (("pretrain_search_episodes", "port search"), ("rescue_trials", "inserter")):
+            if getattr(t, name) and not hasattr(u, "sim"):
+                raise ConfigError(f"train.{name}={getattr(t, name)} needs the simulator's scripted {what}, which "
+                                  f"{env_id} does not have; use a WidowXInsert* env or set it to 0.")
 
         self.model = LatentModel(cfg.model).to(self.device)
         self.actor = Actor(cfg.actor, cfg.model.feature_dim).to(self.device)
@@ -197,6 +198,12 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """Seed of the trial `ahead` trials after the last one collected."""
         return self.cfg.train.seed * 1_000_003 + 7 * (self.counters["trials_collected"] + ahead)
 
+    def _policy_mode(self, seed: int) -> str:
+        """'rescue' for a train.rescue_trials share of meta-training trials, else 'policy': a function of
+        the trial's seed, so the workers' timing and a resume leave it unchanged."""
+        p = self.cfg.train.rescue_trials
+        return "rescue" if p and np.random.default_rng([seed, 1]).random() < p else "policy"
+
     def collect_and_store(self, task_id: int, mode: str) -> dict:
         episodes, summary = self.collect_trial(task_id, mode=mode, seed=self._train_seed())
         return self._store_trial(task_id, episodes, summary)
@@ -217,13 +224,14 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """
         if self._pool is None:
             task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
-            return task, self.collect_and_store(task, mode="policy")
+            return task, self.collect_and_store(task, mode=self._policy_mode(self._train_seed()))
         t = self.cfg.train
         it = self.counters["iteration"]
         stop = min(t.iterations, (it // t.checkpoint_every + 1) * t.checkpoint_every)
         while len(self._pipeline) < t.collect_workers and it + len(self._pipeline) < stop:
             task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
-            job = TrialJob(task, "policy", self._train_seed(ahead=len(self._pipeline)))
+            seed = self._train_seed(ahead=len(self._pipeline))
+            job = TrialJob(task, self._policy_mode(seed), seed)
             self._pipeline.append((task, self._pool.submit(job)))
         task, job_id = self._pipeline.popleft()
         episodes, summary = self._pool.result(job_id)
@@ -340,7 +348,8 @@ class MetaTrainer(ActorCriticBatches, TrainerCheckpoints):
         """Collect one trial of a random training task with the current policy, then train."""
         task, summary = self._next_policy_trial()
         self._accumulate({"train/success": float(summary["success"]), "train/return": summary["returns"][-1],
-                          "train/shaped_return": sum(summary["shaped_returns"])})
+                          "train/shaped_return": sum(summary["shaped_returns"]),
+                          "train/rescued_episodes": summary.get("rescued_episodes", 0)})
         self.train(*self.updates_per_iter())
         self.counters["iteration"] += 1
         if self._pool is not None:

@@ -3,7 +3,8 @@
 It reads the true rig pose and goal from the simulator, which a policy never sees, plans plug
 poses above and inside a port with the arm's analytic IK, and commands joint velocities toward
 them. `meld-sim check` runs it on every task, into the goal port and into a wrong one. `PortSearch`
-strings its insertions together into a search of the ports, for meta-training data that leaves wrong ports.
+strings its insertions together into a search of the ports, and `WrongPortRescue` takes a policy's episode over
+at a wrong port: meta-training data that leaves wrong ports.
 """
 from __future__ import annotations
 
@@ -115,6 +116,34 @@ class PortSearch:
                 self.dwell = int(self.rng.integers(self.dwell_range[0], self.dwell_range[1] + 1))
                 self.inserter.go_to(self.order[self.visit])
         return self.inserter.act()
+
+
+class WrongPortRescue:
+    """Takes an episode over from the learned policy once its plug has sat a few steps in a wrong port:
+    lifts it out and inserts it into the goal port, for the rest of the episode.
+
+    Meta-training trials of this kind (`train.rescue_trials`) start where the policy's own do and show
+    the critic what a search from scratch does not: the policy's state at a wrong port, and that leaving
+    it for another port pays (docs/meld.md, "State rung, sixteenth run"). It reads the goal port from the
+    simulator, as `PortSearch` does.
+    """
+
+    def __init__(self, env: WidowXInsertEnv, rng: np.random.Generator, dwell: tuple[int, int] = (1, 4)):
+        self.env, self.dwell = env, int(rng.integers(dwell[0], dwell[1] + 1))
+        self.inserter: ScriptedInserter | None = None
+
+    @property
+    def took_over(self) -> bool:
+        return self.inserter is not None
+
+    def act(self, info: dict) -> np.ndarray | None:
+        """The scripted action once the rescue has begun, else None (the policy acts). `info`: the last step's."""
+        if self.inserter is None and info.get("seated_port", -1) >= 0 and not info.get("success", False):
+            self.dwell -= 1
+            if self.dwell < 0:
+                self.inserter = ScriptedInserter(self.env)  # port None: the goal port
+                self.inserter.go_to(self.env.sim.goal_port)
+        return None if self.inserter is None else self.inserter.act()
 
 
 def run_scripted_episode(env: WidowXInsertEnv, task: int, port: int | None = None, seed: int = 0,

@@ -51,20 +51,23 @@ def start(ws, command: str, tmp_path_factory, name: str, terminal: bool = False)
     return Launched(ws.shell(command), ws.path, log, terminal=terminal)
 
 
-def graph_lists(ws, expected_nodes: set[str], samples: int = 4) -> tuple[set[str], set[str]]:
+def graph_lists(ws, expected_nodes: set[str], samples: int = 6, stable_rounds: int = 2) -> tuple[set[str], set[str]]:
     """`ros2 node list` and `ros2 topic list` of the running graph, without the launch system's own
     node (launch_ros_<pid>, which `ros2 launch` adds and meld-launch has no reason to). Discovery on
-    a loaded machine can miss a participant in one listing: listings are merged until every node of
-    the table and a topic list that no longer grows have been seen (at most `samples` rounds)."""
+    a loaded machine can miss a participant's endpoints in one listing, and in two in a row (a CI run
+    once lacked one topic in two): listings are merged until every node of the table has been seen and
+    the topic list has not grown for `stable_rounds` rounds (at most `samples` rounds)."""
     nodes: set[str] = set()
     topics: set[str] = set()
+    unchanged = 0
     for _ in range(samples):
         node_out, topic_out = ws.run(NODE_LIST), ws.run(TOPIC_LIST)
         assert node_out.returncode == 0 and topic_out.returncode == 0, node_out.stderr + topic_out.stderr
         before = set(topics)
         nodes |= {n for n in node_out.stdout.split() if not n.startswith("/launch_ros_")}
         topics |= set(topic_out.stdout.split())
-        if expected_nodes <= nodes and before == topics:
+        unchanged = unchanged + 1 if before == topics else 0
+        if expected_nodes <= nodes and unchanged >= stable_rounds:
             break
     return nodes, topics
 

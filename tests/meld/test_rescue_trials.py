@@ -67,10 +67,11 @@ def test_a_rescue_leaves_a_policy_that_seats_in_the_goal_alone(tmp_path):
 
 def test_rescue_trials_are_a_share_of_meta_training_fixed_by_each_trials_seed(tmp_path):
     tr = trainer(tmp_path, "train.rescue_trials=0.3")
-    modes = [tr._policy_mode(tr._train_seed(ahead=i)) for i in range(1000)]
-    assert 0.25 < modes.count("rescue") / 1000 < 0.35
-    assert modes == [tr._policy_mode(tr._train_seed(ahead=i)) for i in range(1000)]
-    assert {trainer(tmp_path / "none")._policy_mode(s) for s in range(200)} == {"policy"}
+    jobs = [tr._training_job(ahead=i) for i in range(1000)]
+    assert 0.25 < [j.mode for j in jobs].count("rescue") / 1000 < 0.35
+    again = [tr._training_job(ahead=i) for i in range(1000)]  # other tasks drawn, the same seeds and modes
+    assert [(j.seed, j.mode) for j in again] == [(j.seed, j.mode) for j in jobs]
+    assert {j.mode for j in (trainer(tmp_path / "none")._training_job(ahead=i) for i in range(200))} == {"policy"}
 
 
 def test_meta_training_collects_a_rescue_trial_and_counts_it(tmp_path):

@@ -22,7 +22,8 @@ class TrialCollection:
                       reward_particles: int = 0) -> tuple[list[dict], dict]:
         """Run one trial (episodes_per_trial episodes, the belief carried across them) on `task_id`, in this process.
 
-        mode 'random' samples uniform actions (pretraining); 'policy' filters and acts. With
+        mode 'random' samples uniform actions (pretraining); 'policy' filters and acts (the other modes:
+        collect.TrialJob). With
         reward_particles > 0 the belief is filtered for that many particles and the predicted reward's
         mean and std over them is recorded per frame (the paper's figure 6). See collect.run_trial.
         """
@@ -42,11 +43,13 @@ class TrialCollection:
         """Seed of the trial `ahead` trials after the last one collected."""
         return self.cfg.train.seed * 1_000_003 + 7 * (self.counters["trials_collected"] + ahead)
 
-    def _policy_mode(self, seed: int) -> str:
-        """'rescue' for a train.rescue_trials share of meta-training trials, else 'policy': a function of
-        the trial's seed, so the workers' timing and a resume leave it unchanged."""
-        p = self.cfg.train.rescue_trials
-        return "rescue" if p and np.random.default_rng([seed, 1]).random() < p else "policy"
+    def _training_job(self, ahead: int = 0) -> TrialJob:
+        """The meta-training trial `ahead` trials after the last one collected: a training task drawn from
+        the trainer's generator, its seed, and its mode, 'rescue' for a train.rescue_trials share of trials
+        and else 'policy' (a function of the seed, so the workers' timing and a resume leave it unchanged)."""
+        task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
+        seed, p = self._train_seed(ahead), self.cfg.train.rescue_trials
+        return TrialJob(task, "rescue" if p and np.random.default_rng([seed, 1]).random() < p else "policy", seed)
 
     def collect_and_store(self, task_id: int, mode: str) -> dict:
         episodes, summary = self.collect_trial(task_id, mode=mode, seed=self._train_seed())
@@ -67,16 +70,15 @@ class TrialCollection:
         order, so the run does not depend on the workers' timing.
         """
         if self._pool is None:
-            task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
-            return task, self.collect_and_store(task, mode=self._policy_mode(self._train_seed()))
+            job = self._training_job()
+            episodes, summary = run_trial(self.env, self.filter, self.actor, self.episodes_per_trial, job)
+            return job.task_id, self._store_trial(job.task_id, episodes, summary)
         t = self.cfg.train
         it = self.counters["iteration"]
         stop = min(t.iterations, (it // t.checkpoint_every + 1) * t.checkpoint_every)
         while len(self._pipeline) < t.collect_workers and it + len(self._pipeline) < stop:
-            task = self.train_tasks[int(self.rng.integers(len(self.train_tasks)))]
-            seed = self._train_seed(ahead=len(self._pipeline))
-            job = TrialJob(task, self._policy_mode(seed), seed)
-            self._pipeline.append((task, self._pool.submit(job)))
+            job = self._training_job(ahead=len(self._pipeline))
+            self._pipeline.append((job.task_id, self._pool.submit(job)))
         task, job_id = self._pipeline.popleft()
         episodes, summary = self._pool.result(job_id)
         return task, self._store_trial(task, episodes, summary)
